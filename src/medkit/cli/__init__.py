@@ -1,0 +1,1 @@
+"""The ``medkit`` command line (typer). One thin module per pillar."""

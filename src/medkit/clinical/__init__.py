@@ -1,0 +1,1 @@
+"""medkit.clinical (see docs/clinical.md)."""

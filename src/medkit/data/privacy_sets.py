@@ -1,0 +1,1 @@
+"""Datasets of the privacy pillar (registered with :func:`medkit.data.register_dataset`)."""

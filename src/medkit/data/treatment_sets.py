@@ -1,0 +1,1 @@
+"""Datasets of the treatment pillar (registered with :func:`medkit.data.register_dataset`)."""

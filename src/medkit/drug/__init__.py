@@ -1,0 +1,1 @@
+"""medkit.drug (see docs/drug.md)."""

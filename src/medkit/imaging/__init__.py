@@ -1,0 +1,1 @@
+"""medkit.imaging (see docs/imaging.md)."""

@@ -1,0 +1,1 @@
+"""medkit.interpret (see docs/interpret.md)."""

@@ -1,0 +1,1 @@
+"""medkit.privacy (see docs/privacy.md)."""

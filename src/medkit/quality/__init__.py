@@ -1,0 +1,1 @@
+"""medkit.quality (see docs/quality.md)."""

@@ -1,0 +1,1 @@
+"""medkit.serve (see docs/serve.md)."""

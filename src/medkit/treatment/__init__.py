@@ -1,0 +1,1 @@
+"""medkit.treatment (see docs/treatment.md)."""

@@ -1,0 +1,1 @@
+"""Generic, config-driven workflows (the foundation's end-to-end tabular example)."""
