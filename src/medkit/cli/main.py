@@ -33,6 +33,7 @@ _SUBAPPS = [
     ("federated", "federated", "Federated training across sites."),
     ("quality", "quality", "Data-quality checks."),
     ("models", "models", "Model registry."),
+    ("serve", "serve", "Run the web service and UI."),
 ]
 
 
