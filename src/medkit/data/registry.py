@@ -126,6 +126,10 @@ def dataset_info(name: str) -> DatasetInfo:
 def load_dataset(name: str, data_dir: str | Path | None = None, **kwargs: Any) -> Dataset:
     """Load a registered dataset by name."""
     info = dataset_info(name)
+    if data_dir is not None:
+        from medkit.data.paths import resolve_data_dir
+
+        resolve_data_dir(data_dir)  # an explicit data dir must exist, even for embedded sets
     return info.loader(info, data_dir=data_dir, **kwargs)
 
 

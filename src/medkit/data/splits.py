@@ -5,11 +5,12 @@ The drug pillar adds a scaffold split in ``medkit.data.scaffold``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from medkit.core.errors import ConfigError, ValidationError
 
@@ -28,7 +29,7 @@ def _check_fraction(name: str, value: float) -> None:
         raise ConfigError(f"{name} must be in (0, 1), got {value}", where=name, fix="use e.g. 0.2")
 
 
-def stratified_split(y: Sequence[Any], test_size: float = 0.2, val_size: float = 0.0, seed: int = 0) -> Split:
+def stratified_split(y: np.ndarray | list[Any], test_size: float = 0.2, val_size: float = 0.0, seed: int = 0) -> Split:
     """Stratified train/(val)/test split on labels ``y``."""
     from sklearn.model_selection import train_test_split
 
@@ -45,10 +46,10 @@ def stratified_split(y: Sequence[Any], test_size: float = 0.2, val_size: float =
 
 
 def group_split(
-    groups: Sequence[Any],
+    groups: ArrayLike,
     test_size: float = 0.2,
     seed: int = 0,
-    y: Sequence[Any] | None = None,
+    y: ArrayLike | None = None,
 ) -> Split:
     """Split rows so that every group (patient) is on exactly one side.
 
@@ -70,7 +71,7 @@ def group_split(
     return Split(train, test)
 
 
-def check_no_leakage(train_groups: Sequence[Any], test_groups: Sequence[Any], *, what: str = "patient") -> None:
+def check_no_leakage(train_groups: ArrayLike, test_groups: ArrayLike, *, what: str = "patient") -> None:
     """Raise :class:`ValidationError` if any group id appears on both sides."""
     shared = np.intersect1d(np.asarray(train_groups), np.asarray(test_groups))
     if len(shared):
@@ -86,8 +87,8 @@ def kfold(
     n: int,
     n_splits: int = 5,
     seed: int = 0,
-    y: Sequence[Any] | None = None,
-    groups: Sequence[Any] | None = None,
+    y: ArrayLike | None = None,
+    groups: ArrayLike | None = None,
 ) -> Iterator[Split]:
     """K-fold with a fixed seed: stratified if ``y``, grouped if ``groups`` (both: stratified-group)."""
     from sklearn.model_selection import KFold, StratifiedGroupKFold, StratifiedKFold

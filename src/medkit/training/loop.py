@@ -120,7 +120,7 @@ class Trainer:
         cfg = self.config
         if len(train_data) == 0:  # type: ignore[arg-type]
             raise ModelError("training set is empty", where=self.description, fix="check the split and filters")
-        if cfg.monitor != "val_loss" and val_data is None:
+        if cfg.monitor not in {"val_loss", "train_loss"} and val_data is None:
             raise ConfigError(f"monitor '{cfg.monitor}' needs validation data", where="train.monitor",
                               fix="pass val_data or monitor 'train_loss'")
         seed_everything(cfg.seed)
@@ -132,7 +132,7 @@ class Trainer:
                             collate_fn=self.collate_fn, drop_last=cfg.drop_last)
         val_loader = (DataLoader(val_data, batch_size=max(cfg.batch_size, 256), shuffle=False,
                                  collate_fn=self.collate_fn) if val_data is not None else None)
-        optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        optimizer: torch.optim.Optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         model = self.model
         if self.setup_hook is not None:
             model, optimizer, loader = self.setup_hook(model, optimizer, loader)
@@ -165,6 +165,7 @@ class Trainer:
                     scheduler.step(logs.get(cfg.monitor, train_loss))
                 result.history.append(logs)
 
+                # Without validation data, "val_loss" falls back to the training loss.
                 score = logs.get(cfg.monitor, train_loss if cfg.monitor in {"val_loss", "train_loss"} else None)
                 if score is None:
                     raise ConfigError(f"monitored metric '{cfg.monitor}' is not among {sorted(logs)}",
