@@ -1,0 +1,74 @@
+"""Append-only audit log: who did what, when, with which model version, and the sha256 of the input (never the
+input itself). Each record carries the hash of the previous one, so a deleted or edited row breaks the chain
+(:func:`verify_chain`); database triggers refuse UPDATE and DELETE on the table in the first place."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from medkit.serve.db import AuditEvent, utcnow
+
+GENESIS = "0" * 64
+# Chain appends are serialised inside one process; several worker processes on PostgreSQL may fork the chain
+# (documented limitation in docs/serve.md), the triggers still keep every row immutable.
+_CHAIN_LOCK = threading.Lock()
+
+
+def _digest(prev: str, ev: AuditEvent) -> str:
+    payload = json.dumps([prev, ev.at.isoformat(), ev.actor, ev.role, ev.action, ev.outcome, ev.model_name,
+                          ev.model_version, ev.input_sha256, ev.detail], separators=(",", ":"))
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+@dataclass
+class Actor:
+    username: str
+    role: str = ""
+
+
+def record(db: Session, actor: Actor | str, action: str, *, outcome: str = "ok", model_name: str | None = None,
+           model_version: int | None = None, input_sha256: str | None = None, detail: str = "") -> AuditEvent:
+    """Add one audit event to ``db`` (committed with the caller's transaction, so it lands with the action or not at all).
+
+    ``detail`` must hold no patient data: counts, file types, error classes only.
+    """
+    who = actor if isinstance(actor, Actor) else Actor(str(actor))
+    with _CHAIN_LOCK:
+        last = db.execute(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)).scalar()
+        # Pending (not yet flushed) events of this session come after the last stored one.
+        pending = [o for o in db.new if isinstance(o, AuditEvent)]
+        prev = pending[-1].hash if pending else (last or GENESIS)
+        ev = AuditEvent(at=utcnow(), actor=who.username[:64], role=who.role, action=action, outcome=outcome,
+                        model_name=model_name, model_version=model_version, input_sha256=input_sha256,
+                        detail=detail[:500], prev_hash=prev, hash="")
+        ev.hash = _digest(prev, ev)
+        db.add(ev)
+        db.flush()
+    return ev
+
+
+def verify_chain(db: Session) -> tuple[bool, int | None]:
+    """Check every record's hash and link. Returns ``(ok, id of the first broken record or None)``."""
+    prev = GENESIS
+    for ev in db.execute(select(AuditEvent).order_by(AuditEvent.id)).scalars():
+        if ev.prev_hash != prev or _digest(prev, ev) != ev.hash:
+            return False, ev.id
+        prev = ev.hash
+    return True, None
+
+
+def input_hash(data: bytes | str | object) -> str:
+    """sha256 of an input: raw bytes as they are, other objects as canonical JSON."""
+    if isinstance(data, bytes):
+        raw = data
+    elif isinstance(data, str):
+        raw = data.encode()
+    else:
+        raw = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return hashlib.sha256(raw).hexdigest()

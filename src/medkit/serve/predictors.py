@@ -1,0 +1,56 @@
+"""Load and cache predictors of registered model versions.
+
+Dispatch is on ``bundle.json["pillar"]``: ``medkit.<pillar>.serving.load_predictor(bundle_dir)``, imported only when
+a model of that pillar is first used, so the service starts even when a pillar's extra is not installed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from medkit.core.bundle import Predictor
+from medkit.serve.errors import ModelUnavailable
+
+Loader = Callable[[Path], Any]
+
+
+def default_loader(pillar: str) -> Loader:
+    try:
+        mod = importlib.import_module(f"medkit.{pillar}.serving")
+    except ImportError as exc:
+        raise ModelUnavailable(f"the {pillar} pillar cannot serve models here ({exc.name or exc} is missing)",
+                               where=f"medkit.{pillar}.serving",
+                               fix=f"install the extra: pip install 'medkit[{pillar}]'") from None
+    fn = getattr(mod, "load_predictor", None)
+    if fn is None:
+        raise ModelUnavailable(f"medkit.{pillar}.serving has no load_predictor", where=f"medkit.{pillar}.serving",
+                               fix="upgrade medkit")
+    return fn  # type: ignore[no-any-return]
+
+
+class PredictorCache:
+    """One loaded predictor per (bundle directory); loading happens once, under a lock per key."""
+
+    def __init__(self, loaders: Mapping[str, Loader] | None = None) -> None:
+        self._loaders = dict(loaders or {})
+        self._cache: dict[str, Predictor] = {}
+        self._lock = threading.Lock()
+
+    def get(self, pillar: str, bundle_dir: str) -> Predictor:
+        pred = self._cache.get(bundle_dir)
+        if pred is not None:
+            return pred
+        with self._lock:
+            pred = self._cache.get(bundle_dir)
+            if pred is None:
+                loader = self._loaders.get(pillar) or default_loader(pillar)
+                if not Path(bundle_dir).is_dir():
+                    raise ModelUnavailable("the stored copy of this model version is missing", where=bundle_dir,
+                                           fix="re-register the model with `medkit models register`")
+                pred = loader(Path(bundle_dir))
+                self._cache[bundle_dir] = pred
+        return pred

@@ -1,0 +1,206 @@
+"""The service object behind the API and the UI: database, predictors, predictions with audit, background jobs."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import uuid
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import sessionmaker
+
+from medkit.core.errors import DataError, MedkitError
+from medkit.core.logging import get_logger
+from medkit.serve import audit, registry
+from medkit.serve.db import Job, User, create_engine, session_factory, utcnow
+from medkit.serve.errors import NotFound
+from medkit.serve.limits import TokenBucket
+from medkit.serve.migrate import upgrade
+from medkit.serve.predictors import Loader, PredictorCache
+from medkit.serve.security import Principal, SessionCodec, create_user
+from medkit.serve.settings import ServeSettings
+
+log = get_logger("medkit.serve")
+JOB_CHUNK = 64
+
+
+@dataclass
+class Served:
+    """A prediction and the model version that produced it."""
+
+    model: dict[str, Any]
+    result: dict[str, Any]
+    input_sha256: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "result": self.result, "input_sha256": self.input_sha256}
+
+
+def _actor(p: Principal) -> audit.Actor:
+    return audit.Actor(p.username, p.role)
+
+
+def merge_results(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Join per-chunk outputs: ``predictions`` lists are concatenated, other keys kept from the first chunk."""
+    if parts and all(isinstance(p.get("predictions"), list) for p in parts):
+        merged = {k: v for k, v in parts[0].items() if k != "predictions"}
+        merged["predictions"] = [row for p in parts for row in p["predictions"]]
+        return merged
+    return {"batches": parts}
+
+
+@dataclass
+class Service:
+    settings: ServeSettings
+    engine: Engine
+    sf: sessionmaker
+    codec: SessionCodec
+    predictors: PredictorCache
+    login_bucket: TokenBucket
+    executor: ThreadPoolExecutor
+    _closed: bool = field(default=False)
+
+    @classmethod
+    def start(cls, settings: ServeSettings, loaders: Mapping[str, Loader] | None = None) -> Service:
+        settings = settings.checked()
+        settings.home.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(settings.db_url)
+        upgrade(engine)
+        assert settings.secret_key is not None
+        svc = cls(settings=settings, engine=engine, sf=session_factory(engine), codec=SessionCodec(settings.secret_key),
+                  predictors=PredictorCache(loaders), login_bucket=TokenBucket(settings.login_per_min / 60.0,
+                                                                                 settings.login_per_min),
+                  executor=ThreadPoolExecutor(max_workers=settings.job_workers, thread_name_prefix="medkit-job"))
+        svc._fail_stale_jobs()
+        return svc
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.executor.shutdown(wait=True, cancel_futures=True)
+            self.engine.dispose()
+
+    # -- users -----------------------------------------------------------------------------
+    def ensure_dev_admin(self) -> str | None:
+        """In dev mode with no users, create ``admin`` with a random password and return that password."""
+        with self.sf.begin() as db:
+            if db.execute(select(User.id).limit(1)).first() is not None:
+                return None
+            password = secrets.token_urlsafe(12)
+            create_user(db, "admin", password, "admin")
+            audit.record(db, audit.Actor("system"), "user.create", detail="dev admin role=admin")
+            return password
+
+    def _fail_stale_jobs(self) -> None:
+        # Jobs are threads of this process; any left running by a previous process will never finish.
+        with self.sf.begin() as db:
+            for job in db.execute(select(Job).where(Job.status.in_(("queued", "running")))).scalars():
+                job.status, job.error, job.finished_at = "failed", "server restarted before the job finished", utcnow()
+
+    # -- predictions -----------------------------------------------------------------------
+    def resolve(self, pillar: str, name: str, version: int | None) -> tuple[dict[str, Any], str]:
+        with self.sf() as db:
+            model, mv = registry.get_version(db, name, version, pillar=pillar)
+            return registry.version_dict(model, mv), mv.bundle_dir
+
+    def _predict(self, pillar: str, bundle_dir: str, inputs: Any, explain: bool) -> dict[str, Any]:
+        predictor = self.predictors.get(pillar, bundle_dir)
+        try:
+            out = predictor.predict(inputs, explain=explain)
+        except MedkitError:
+            raise
+        except (ValueError, TypeError, KeyError, IndexError) as exc:
+            # The model rejected the input; say which kind of problem without echoing values (may be PHI).
+            raise DataError(f"the model could not use this input ({type(exc).__name__})", where="request body",
+                            fix="check the input against the model's inputs (GET /api/v1/models/{name})") from None
+        if not isinstance(out, dict):
+            raise DataError("the model returned an unexpected output", where="predictor", fix="re-export the bundle")
+        return out
+
+    def predict(self, principal: Principal, pillar: str, name: str, version: int | None, inputs: Any, *,
+                input_sha256: str, explain: bool = False, detail: str = "") -> Served:
+        """Run the model and write the audit record; the result is returned only if the audit record was stored."""
+        ref, bundle_dir = self.resolve(pillar, name, version)
+        try:
+            result = self._predict(pillar, bundle_dir, inputs, explain)
+        except MedkitError as exc:
+            with self.sf.begin() as db:
+                audit.record(db, _actor(principal), f"predict.{pillar}", outcome="rejected", model_name=name,
+                             model_version=ref["version"], input_sha256=input_sha256, detail=type(exc).__name__)
+            raise
+        with self.sf.begin() as db:
+            audit.record(db, _actor(principal), f"predict.{pillar}", model_name=name, model_version=ref["version"],
+                         input_sha256=input_sha256, detail=detail)
+        return Served({k: ref[k] for k in ("name", "version", "stage", "bundle_sha256")}, result, input_sha256)
+
+    # -- jobs ------------------------------------------------------------------------------
+    def submit_job(self, principal: Principal, kind: str, pillar: str, name: str, version: int | None,
+                   items: list[Any], *, input_sha256: str, explain: bool = False) -> dict[str, Any]:
+        ref, bundle_dir = self.resolve(pillar, name, version)
+        self.predictors.get(pillar, bundle_dir)  # fail now (503) rather than inside the job
+        job_id = uuid.uuid4().hex
+        with self.sf.begin() as db:
+            db.add(Job(id=job_id, kind=kind, status="queued", progress=0.0, owner=principal.username,
+                       model_name=name, model_version=ref["version"], error=""))
+            audit.record(db, _actor(principal), f"job.{kind}", model_name=name, model_version=ref["version"],
+                         input_sha256=input_sha256, detail=f"items={len(items)} job={job_id}")
+        self.executor.submit(self._run_job, job_id, pillar, bundle_dir, items, explain)
+        return self.job_status(principal, job_id)
+
+    def _set_job(self, job_id: str, **values: Any) -> None:
+        with self.sf.begin() as db:
+            job = db.get(Job, job_id)
+            if job is not None:
+                for k, v in values.items():
+                    setattr(job, k, v)
+
+    def _run_job(self, job_id: str, pillar: str, bundle_dir: str, items: list[Any], explain: bool) -> None:
+        try:
+            self._set_job(job_id, status="running")
+            parts = []
+            for start in range(0, len(items), JOB_CHUNK):
+                if self._closed:
+                    raise RuntimeError("server shutting down")
+                parts.append(self._predict(pillar, bundle_dir, items[start:start + JOB_CHUNK], explain))
+                self._set_job(job_id, progress=min(1.0, (start + JOB_CHUNK) / len(items)))
+            self._set_job(job_id, status="done", progress=1.0, result=merge_results(parts), finished_at=utcnow())
+        except Exception as exc:  # noqa: BLE001 - a job records its failure instead of dying silently
+            msg = str(exc) if isinstance(exc, MedkitError) else type(exc).__name__
+            log.warning("job %s failed: %s", job_id, type(exc).__name__)
+            try:
+                self._set_job(job_id, status="failed", error=msg[:500], finished_at=utcnow())
+            except Exception:  # noqa: BLE001 - database gone; the stale-job sweep marks it at next start
+                pass
+
+    def _job(self, principal: Principal, job_id: str) -> Job:
+        with self.sf() as db:
+            job = db.get(Job, job_id)
+            # Other users' jobs look like missing ones, so job ids cannot be probed.
+            if job is None or (job.owner != principal.username and principal.role != "admin"):
+                raise NotFound(f"no job {job_id!r}", where="job id", fix="use the id returned when the job started")
+            return job
+
+    def job_status(self, principal: Principal, job_id: str) -> dict[str, Any]:
+        job = self._job(principal, job_id)
+        return {"id": job.id, "kind": job.kind, "status": job.status, "progress": round(job.progress, 4),
+                "model": {"name": job.model_name, "version": job.model_version}, "error": job.error or None,
+                "status_url": f"/api/v1/jobs/{job.id}", "result_url": f"/api/v1/jobs/{job.id}/result"}
+
+    def job_result(self, principal: Principal, job_id: str) -> tuple[dict[str, Any], Any]:
+        job = self._job(principal, job_id)
+        return self.job_status(principal, job_id), job.result
+
+    def upload_dir(self) -> Path:
+        return self.settings.home / "uploads"
+
+    def wait_jobs(self, timeout: float = 30.0) -> None:
+        """Block until queued jobs finish (tests and shutdown)."""
+        done = threading.Event()
+        self.executor.submit(done.set)
+        done.wait(timeout)
