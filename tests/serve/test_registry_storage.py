@@ -1,0 +1,148 @@
+"""Registry, migrations and the audit log against SQLite and a real PostgreSQL (each test runs on both)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from medkit.core.errors import ConfigError, ModelError
+from medkit.serve import audit, registry
+from medkit.serve.audit import Actor
+from medkit.serve.db import AuditEvent, ModelVersion, RegisteredModel
+from medkit.serve.settings import ServeSettings
+from medkit.serve.store import Store
+
+ADMIN = Actor("tester", "admin")
+
+
+@pytest.fixture
+def store(db_url: str, tmp_path: Path) -> Store:
+    s = Store.open(ServeSettings(database_url=db_url, home=tmp_path / "home"))
+    yield s
+    s.close()
+
+
+def test_migrations_match_the_orm_schema(store: Store) -> None:
+    # The hand-written migration must create exactly what the ORM models declare (alembic's own comparison).
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from medkit.serve.db import Base
+    from medkit.serve.migrate import current_revision, upgrade
+
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
+    assert current_revision(store.engine) == "0001"
+    upgrade(store.engine)  # idempotent
+    assert current_revision(store.engine) == "0001"
+
+
+def test_register_versions_stages_and_idempotence(store: Store, clinical_bundle: Path, tmp_path: Path) -> None:
+    v1 = registry.register(store.sf, store.home, clinical_bundle, "wdbc-risk", actor=ADMIN)
+    again = registry.register(store.sf, store.home, clinical_bundle, "wdbc-risk", actor=ADMIN)
+    assert (v1.version, again.version, again.id) == (1, 1, v1.id)  # same content: same version
+    changed = tmp_path / "changed"
+    shutil.copytree(clinical_bundle, changed)
+    (changed / "model_card.md").write_text("# new card\n")
+    v2 = registry.register(store.sf, store.home, changed, "wdbc-risk", actor=ADMIN)
+    assert v2.version == 2 and v2.bundle_sha256 != v1.bundle_sha256
+    assert Path(v2.bundle_dir).is_dir() and Path(v2.bundle_dir).parent == store.home / "models" / "wdbc-risk"
+    with store.sf() as db:
+        _, cur = registry.get_version(db, "wdbc-risk")
+        assert cur.version == 2  # no production yet: newest non-archived
+    registry.set_stage(store.sf, "wdbc-risk", 1, "production", actor=ADMIN)
+    registry.set_stage(store.sf, "wdbc-risk", 2, "production", actor=ADMIN)
+    with store.sf() as db:
+        stages = {v.version: v.stage for v in db.execute(select(ModelVersion)).scalars()}
+        assert stages == {1: "archived", 2: "production"}
+        assert registry.get_version(db, "wdbc-risk")[1].version == 2
+        card = registry.get_version(db, "wdbc-risk", 2)[1].card_md
+        assert card.startswith("# new card")
+        actions = [e.action for e in db.execute(select(AuditEvent).order_by(AuditEvent.id)).scalars()]
+        assert actions == ["model.register", "model.register", "model.stage", "model.stage"]
+        assert audit.verify_chain(db) == (True, None)
+
+
+def test_lookup_errors(store: Store, clinical_bundle: Path, tmp_path: Path) -> None:
+    registry.register(store.sf, store.home, clinical_bundle, "wdbc-risk", actor=ADMIN)
+    with store.sf() as db:
+        with pytest.raises(registry.NotFound, match="no model named 'nope'"):
+            registry.get_version(db, "nope")
+        with pytest.raises(registry.NotFound, match="has no version 7"):
+            registry.get_version(db, "wdbc-risk", 7)
+        with pytest.raises(registry.NotFound, match="no drug model"):
+            registry.get_version(db, "wdbc-risk", pillar="drug")
+    with pytest.raises(ConfigError, match="invalid model name"):
+        registry.register(store.sf, store.home, clinical_bundle, "../etc", actor=ADMIN)
+    with pytest.raises(ModelError, match="no model bundle"):
+        registry.register(store.sf, store.home, tmp_path, "x", actor=ADMIN)
+
+
+def test_run_directory_with_one_bundle_is_found(store: Store, clinical_bundle: Path, tmp_path: Path) -> None:
+    run = tmp_path / "runs" / "20260101-000000-wdbc"
+    shutil.copytree(clinical_bundle, run / "bundle")
+    assert registry.find_bundle(run) == run / "bundle"
+    shutil.copytree(clinical_bundle, run / "bundle2")
+    with pytest.raises(ModelError, match="2 model bundles"):
+        registry.find_bundle(run)
+
+
+def test_audit_log_is_append_only(store: Store) -> None:
+    with store.sf.begin() as db:
+        audit.record(db, ADMIN, "login.web")
+        audit.record(db, ADMIN, "predict.clinical", model_name="m", model_version=1, input_sha256="a" * 64)
+    for stmt in ("UPDATE audit_events SET actor = 'mallory'", "DELETE FROM audit_events"):
+        with pytest.raises(DBAPIError, match="append-only"):
+            with store.engine.begin() as conn:
+                conn.execute(text(stmt))
+    with store.sf() as db:
+        assert [e.actor for e in db.execute(select(AuditEvent)).scalars()] == ["tester", "tester"]
+        assert audit.verify_chain(db) == (True, None)
+
+
+def test_hash_chain_detects_tampering(store: Store) -> None:
+    with store.sf.begin() as db:
+        for i in range(3):
+            audit.record(db, ADMIN, "predict.clinical", input_sha256=f"{i:064d}")
+    # An attacker with DDL rights drops the guard and edits a row: the chain exposes it.
+    with store.engine.begin() as conn:
+        if store.engine.dialect.name == "sqlite":
+            conn.execute(text("DROP TRIGGER audit_no_update"))
+        else:
+            conn.execute(text("DROP TRIGGER audit_append_only ON audit_events"))
+        conn.execute(text("UPDATE audit_events SET actor = 'mallory' WHERE id = 2"))
+    with store.sf() as db:
+        assert audit.verify_chain(db) == (False, 2)
+
+
+def test_failed_registration_leaves_nothing_behind(store: Store, clinical_bundle: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_a: object, **_k: object) -> None:
+        raise OperationalError("INSERT INTO audit_events", {}, Exception("database went away"))
+
+    monkeypatch.setattr(registry.audit, "record", broken)
+    with pytest.raises(OperationalError):
+        registry.register(store.sf, store.home, clinical_bundle, "wdbc-risk", actor=ADMIN)
+    with store.sf() as db:
+        assert db.execute(select(RegisteredModel)).first() is None
+        assert db.execute(select(ModelVersion)).first() is None
+    assert list((store.home / "models" / "wdbc-risk").iterdir()) == []
+
+
+def test_register_tree_registers_every_bundle_to_production(store: Store, clinical_bundle: Path,
+                                                            treatment_bundle: Path, tmp_path: Path) -> None:
+    demo = tmp_path / "demo-output"
+    shutil.copytree(clinical_bundle, demo / "clinical" / "run" / "bundle")
+    shutil.copytree(treatment_bundle, demo / "treatment" / "run" / "bundle")
+    out = registry.register_tree(store.sf, store.home, demo, actor=ADMIN)
+    assert sorted(v.stage for v in out) == ["production", "production"]
+    again = registry.register_tree(store.sf, store.home, demo, actor=ADMIN)
+    assert sorted(v.id for v in again) == sorted(v.id for v in out)
+    with store.sf() as db:
+        names = sorted(m["name"] for m in registry.list_models(db))
+    assert names == ["clinical-wdbc-risk", "treatment-actg175-cd4"]
