@@ -74,7 +74,7 @@ def validate_table(
             raise SchemaError(f"label '{label}' is missing", where=f"{source}: row {row + 2}", fix="fill or drop the row")
         if binary_label:
             vals = set(pd.unique(out[label]))
-            if not vals <= {0, 1, True, False}:
+            if not vals <= {0, 1}:
                 raise SchemaError(
                     f"label '{label}' must be 0/1, found {sorted(map(str, vals))[:5]}",
                     where=f"{source}: column '{label}'",
