@@ -1,0 +1,259 @@
+"""Text de-identification: rules + dictionaries + medkit's CRF tagger, then consistent surrogates.
+
+Pipeline per patient: (1) precise Safe Harbor patterns, (2) CRF marginals P(PHI) >= ``threshold``,
+(3) propagation: a name or place found once is also removed wherever else it occurs in the same patient's
+notes, (4) every span is replaced by a surrogate that is consistent within the patient (dates shifted by one
+per-patient offset). The output is only returned after a final check that no found identifier string is
+still present in the patient's de-identified notes.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+
+from medkit.core.errors import DataError, NotFittedError, PrivacyError
+from medkit.privacy.lexicon import Lexicon
+from medkit.privacy.phi import NAME_TYPES, PhiSpan, merge_spans
+from medkit.privacy.rules import confident_spans
+from medkit.privacy.surrogates import SurrogateGenerator
+from medkit.privacy.tagger import CrfPhiTagger, note_features, token_labels
+
+_PROPAGATE = NAME_TYPES | {"Location"}
+
+
+@dataclass
+class DeidResult:
+    """De-identified notes plus an audit of what was replaced (types and offsets, never the PHI text).
+
+    Attributes
+    ----------
+    texts
+        De-identified notes, in input order.
+    spans
+        Detected spans per input note (offsets into the *original* note).
+    counts
+        ``{phi type: number replaced}``.
+    n_empty
+        Notes that were empty or blank (returned unchanged).
+    """
+
+    texts: list[str]
+    spans: list[list[PhiSpan]]
+    counts: dict[str, int] = field(default_factory=dict)
+    n_empty: int = 0
+    n_propagated: int = 0
+
+
+def spans_by_note(notes: pd.DataFrame, spans: pd.DataFrame) -> list[list[PhiSpan]]:
+    """Gold spans aligned with the rows of ``notes`` (columns patient, note) from a spans table."""
+    idx = {(str(p), int(n)): i for i, (p, n) in enumerate(zip(notes["patient"], notes["note"], strict=True))}
+    out: list[list[PhiSpan]] = [[] for _ in range(len(notes))]
+    for r in spans.itertuples(index=False):
+        i = idx.get((str(r.patient), int(r.note)))
+        if i is not None:
+            out[i].append(PhiSpan(int(r.start), int(r.end), str(r.type), "gold"))
+    return out
+
+
+class TextDeidentifier(BaseEstimator):
+    """Find and replace PHI in clinical notes.
+
+    Parameters
+    ----------
+    threshold
+        CRF probability above which a token is PHI; lower means higher recall (tune on validation patients
+        with :meth:`tune_threshold`).
+    use_tagger
+        ``False`` runs rules (+ propagation) only, without training.
+    propagate
+        Also remove other occurrences of names/places found elsewhere in the patient's notes.
+    c1, c2, max_iterations
+        CRF regularisation and L-BFGS iterations.
+    """
+
+    def __init__(self, threshold: float = 0.2, use_tagger: bool = True, propagate: bool = True,
+                 c1: float = 0.05, c2: float = 0.05, max_iterations: int = 150) -> None:
+        self.threshold = threshold
+        self.use_tagger = use_tagger
+        self.propagate = propagate
+        self.c1 = c1
+        self.c2 = c2
+        self.max_iterations = max_iterations
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, notes: pd.DataFrame, gold: Sequence[list[PhiSpan]], lexicon: Lexicon | None = None,
+            known_names: Mapping[str, set[str]] | None = None) -> TextDeidentifier:
+        """Train the tagger on ``notes`` (columns ``patient``, ``text``) and their gold spans."""
+        _check_notes(notes)
+        self.lexicon_ = copy.deepcopy(lexicon) if lexicon is not None else Lexicon()
+        per_patient = _non_phi_vocabulary(list(notes["patient"]), list(notes["text"]), gold)
+        self.lexicon_.common = dict(sum(per_patient.values(), Counter()))
+        self.known_names_ = {str(k): set(v) for k, v in (known_names or {}).items()}
+        self.tagger_: CrfPhiTagger | None = None
+        if self.use_tagger:
+            X, y = [], []
+            for (patient, text), g in zip(zip(notes["patient"], notes["text"], strict=True), gold, strict=True):
+                toks, feats = note_features(text, self.lexicon_, self.known_names_.get(str(patient)),
+                                            per_patient[str(patient)])
+                X.append(feats)
+                y.append(token_labels(toks, g))
+            self.tagger_ = CrfPhiTagger(self.c1, self.c2, self.max_iterations).fit(X, y)
+        return self
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "lexicon_"):
+            raise NotFittedError("TextDeidentifier is not fitted", where="TextDeidentifier",
+                                 fix="call fit(notes, gold_spans) first, or load a saved model")
+
+    # ---------------------------------------------------------------- detection
+    def _note_candidates(self, text: str, patient: str) -> tuple[list[PhiSpan], list[tuple[int, int, float, str]]]:
+        rules = confident_spans(text)
+        scored: list[tuple[int, int, float, str]] = []
+        if self.tagger_ is not None and text.strip():
+            toks, feats = note_features(text, self.lexicon_, self.known_names_.get(patient))
+            for t, (p, typ) in zip(toks, self.tagger_.phi_probability(feats), strict=True):
+                scored.append((t.start, t.end, p, typ))
+        return rules, scored
+
+    def detect_notes(self, notes: pd.DataFrame, threshold: float | None = None) -> list[list[PhiSpan]]:
+        """Detected spans for every note (offsets into each note)."""
+        self._check_fitted()
+        _check_notes(notes)
+        thr = self.threshold if threshold is None else threshold
+        cands = [self._note_candidates(str(t), str(p)) for p, t in zip(notes["patient"], notes["text"], strict=True)]
+        return self._finalise(notes, cands, thr)
+
+    def _finalise(self, notes: pd.DataFrame, cands: list[tuple[list[PhiSpan], list[tuple[int, int, float, str]]]],
+                  thr: float) -> list[list[PhiSpan]]:
+        texts = [str(t) for t in notes["text"]]
+        spans: list[list[PhiSpan]] = []
+        for text, (rules, scored) in zip(texts, cands, strict=True):
+            crf = [PhiSpan(s, e, typ, "crf", p) for s, e, p, typ in scored if p >= thr]
+            spans.append(merge_spans(rules + crf, text))
+        self.n_propagated_ = 0
+        if self.propagate:
+            patients = [str(p) for p in notes["patient"]]
+            for pat in dict.fromkeys(patients):
+                rows = [i for i, p in enumerate(patients) if p == pat]
+                self._propagate(rows, texts, spans)
+        return spans
+
+    def _propagate(self, rows: list[int], texts: list[str], spans: list[list[PhiSpan]]) -> None:
+        found: dict[str, str] = {}
+        for i in rows:
+            for s in spans[i]:
+                word = texts[i][s.start:s.end].strip()
+                if s.type in _PROPAGATE and len(word) >= 3 and word.replace(" ", "").isalpha():
+                    found.setdefault(word.lower(), s.type)
+        if not found:
+            return
+        pat = re.compile(r"\b(" + "|".join(re.escape(w) for w in sorted(found, key=len, reverse=True)) + r")\b", re.I)
+        for i in rows:
+            extra = []
+            covered = bytearray(len(texts[i]) + 1)
+            for s in spans[i]:
+                covered[s.start:s.end] = b"\x01" * (s.end - s.start)
+            for m in pat.finditer(texts[i]):
+                if not all(covered[m.start():m.end()]):
+                    extra.append(PhiSpan(m.start(), m.end(), found[m.group(0).lower()], "propagated", 0.5))
+            if extra:
+                self.n_propagated_ += len(extra)
+                spans[i] = merge_spans(spans[i] + extra, texts[i])
+
+    def tune_threshold(self, notes: pd.DataFrame, gold: Sequence[list[PhiSpan]], target_recall: float = 0.99,
+                       grid: Sequence[float] = tuple(np.round(np.arange(0.02, 0.62, 0.02), 2))) -> dict[float, Any]:
+        """Set ``threshold`` to the largest value whose span recall on ``notes`` reaches ``target_recall``.
+
+        Use validation patients (never the test patients). Returns ``{threshold: DetectionScores}``.
+        """
+        from medkit.privacy.text_eval import score_detection
+
+        self._check_fitted()
+        cands = [self._note_candidates(str(t), str(p)) for p, t in zip(notes["patient"], notes["text"], strict=True)]
+        texts = [str(t) for t in notes["text"]]
+        results = {float(t): score_detection(texts, gold, self._finalise(notes, cands, float(t))) for t in grid}
+        ok = [t for t, r in results.items() if r.recall >= target_recall]
+        self.threshold = max(ok) if ok else min(results)
+        return results
+
+    # ---------------------------------------------------------------- replacing
+    def deidentify(self, notes: pd.DataFrame, surrogates: SurrogateGenerator | None = None) -> DeidResult:
+        """Replace detected PHI with surrogates; raises :class:`PrivacyError` if a found identifier survives."""
+        self._check_fitted()
+        _check_notes(notes)
+        gen = surrogates or SurrogateGenerator(lexicon=self.lexicon_)
+        spans = self.detect_notes(notes)
+        texts_in = [str(t) for t in notes["text"]]
+        patients = [str(p) for p in notes["patient"]]
+        out, kept, counts, n_empty = [], [], Counter(), 0
+        for text, pat, sp in zip(texts_in, patients, spans, strict=True):
+            if not text.strip():
+                n_empty += 1
+                out.append(text)
+                kept.append(text)
+                continue
+            pieces, last = [], 0
+            for s in sorted(sp):
+                pieces.append(text[last:s.start])
+                pieces.append(gen.surrogate(text[s.start:s.end], s.type, pat))
+                counts[s.type] += 1
+                last = s.end
+            pieces.append(text[last:])
+            out.append("".join(pieces))
+            kept.append("\x00".join(pieces[0::2]))  # original text left in place, surrogates excluded
+        _verify_removed(texts_in, patients, spans, kept)
+        return DeidResult(out, spans, dict(counts), n_empty, self.n_propagated_)
+
+
+def _non_phi_vocabulary(patients: list[str], texts: list[str], gold: Sequence[list[PhiSpan]]
+                        ) -> dict[str, Counter[str]]:
+    """Per patient, counts of lower-cased words outside gold PHI in the training notes."""
+    from medkit.privacy.phi import tokenize
+
+    counts: dict[str, Counter[str]] = {}
+    for pat, text, g in zip(patients, texts, gold, strict=True):
+        toks = tokenize(text)
+        labels = token_labels(toks, g)
+        counts.setdefault(str(pat), Counter()).update(
+            t.text.lower() for t, lab in zip(toks, labels, strict=True) if lab == "O" and t.text.isalpha())
+    return counts
+
+
+def _check_notes(notes: pd.DataFrame) -> None:
+    missing = {"patient", "text"} - set(notes.columns)
+    if missing:
+        raise DataError(f"notes table lacks column(s) {sorted(missing)}", where="notes",
+                        fix="pass a table with a 'patient' id column and a 'text' column")
+    bad = [i for i, t in enumerate(notes["text"]) if not isinstance(t, str)]
+    if bad:
+        raise DataError(f"{len(bad)} note(s) are not text (first at row {bad[0]})", where=f"notes row {bad[0]}",
+                        fix="decode notes to str (UTF-8) before de-identification; use '' for an empty note")
+
+
+def _verify_removed(texts: list[str], patients: list[str], spans: list[list[PhiSpan]], kept: list[str]) -> None:
+    """Raise if a found name/place/number string still occurs as a whole word in the text that was kept.
+
+    ``kept`` holds, per note, the original characters left in place (surrogates excluded, so a surrogate
+    that happens to equal another patient's name is no false alarm).
+    """
+    leaked: dict[str, set[str]] = {}
+    for text, pat, sp in zip(texts, patients, spans, strict=True):
+        for s in sp:
+            w = text[s.start:s.end].strip()
+            if len(w) >= 4 and (w.isalpha() or sum(c.isdigit() for c in w) >= 5):
+                leaked.setdefault(pat, set()).add(w.lower())
+    for text, pat in zip(kept, patients, strict=True):
+        for w in leaked.get(pat, ()):
+            if re.search(r"(?<!\w)" + re.escape(w) + r"(?!\w)", text, re.I):
+                raise PrivacyError("a found identifier is still present after surrogate replacement",
+                                   where=f"patient {pat}",
+                                   fix="report this as a medkit bug; nothing was written")

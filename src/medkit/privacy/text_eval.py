@@ -1,0 +1,86 @@
+"""Span- and token-level recall/precision of PHI detection, overall and per PHI type.
+
+Span level (the privacy view): a gold PHI counts as *found* only when every non-blank character of it is
+covered by predicted spans (a half-redacted name is a leak); a predicted span is a true positive when it
+overlaps some gold PHI. Token level: tokens (see :func:`medkit.privacy.phi.tokenize`) inside gold PHI vs
+tokens inside predictions. Detection is type-agnostic, as in the deid paper: a date found as a phone is
+still removed; per-type rows group by the *gold* type (recall) or *predicted* type (precision).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from medkit.privacy.phi import PhiSpan, tokenize
+
+
+@dataclass
+class DetectionScores:
+    """Counts and rates; ``per_type[type] = {"recall": .., "n_gold": .., ...}``."""
+
+    recall: float
+    precision: float
+    f1: float
+    recall_overlap: float
+    token_recall: float
+    token_precision: float
+    n_gold: int
+    n_pred: int
+    per_type: dict[str, dict[str, float]] = field(default_factory=dict)
+    missed: list[tuple[int, PhiSpan]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return {k: v for k, v in self.__dict__.items() if k != "missed"}
+
+
+def _covered(mask: bytearray, text: str, s: PhiSpan) -> bool:
+    return all(mask[i] or text[i].isspace() for i in range(s.start, min(s.end, len(text))))
+
+
+def score_detection(texts: Sequence[str], gold: Sequence[list[PhiSpan]], pred: Sequence[list[PhiSpan]]
+                    ) -> DetectionScores:
+    """Score predictions of many notes; ``gold[i]``/``pred[i]`` are the spans of ``texts[i]``."""
+    n_found = n_overlap = n_gold = n_pred = n_tp_pred = 0
+    tok_gold = tok_pred = tok_both = 0
+    by_type: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    missed: list[tuple[int, PhiSpan]] = []
+    for i, (text, g, p) in enumerate(zip(texts, gold, pred, strict=True)):
+        pmask = bytearray(len(text) + 1)
+        for s in p:
+            pmask[s.start:s.end] = b"\x01" * (s.end - s.start)
+        gmask = bytearray(len(text) + 1)
+        for s in g:
+            gmask[s.start:s.end] = b"\x01" * (s.end - s.start)
+        for s in g:
+            n_gold += 1
+            found = _covered(pmask, text, s)
+            n_found += found
+            n_overlap += any(pmask[s.start:s.end])
+            by_type[s.type]["n_gold"] += 1
+            by_type[s.type]["found"] += found
+            if not found:
+                missed.append((i, s))
+        for s in p:
+            n_pred += 1
+            tp = any(gmask[s.start:s.end])
+            n_tp_pred += tp
+            by_type[s.type]["n_pred"] += 1
+            by_type[s.type]["tp_pred"] += tp
+        for t in tokenize(text):
+            ing, inp = any(gmask[t.start:t.end]), any(pmask[t.start:t.end])
+            tok_gold += ing
+            tok_pred += inp
+            tok_both += ing and inp
+    recall = n_found / n_gold if n_gold else 1.0
+    precision = n_tp_pred / n_pred if n_pred else 1.0
+    f1 = 2 * recall * precision / (recall + precision) if recall + precision else 0.0
+    per_type = {}
+    for t, c in sorted(by_type.items()):
+        per_type[t] = {"n_gold": float(c["n_gold"]), "n_pred": float(c["n_pred"]),
+                       "recall": c["found"] / c["n_gold"] if c["n_gold"] else float("nan"),
+                       "precision": c["tp_pred"] / c["n_pred"] if c["n_pred"] else float("nan")}
+    return DetectionScores(recall, precision, f1, n_overlap / n_gold if n_gold else 1.0,
+                           tok_both / tok_gold if tok_gold else 1.0, tok_both / tok_pred if tok_pred else 1.0,
+                           n_gold, n_pred, per_type, missed)
