@@ -60,18 +60,27 @@ class BodyLimitMiddleware:
                 return
         seen = 0
         started = False
+        exceeded = False
 
         async def counting_receive() -> Any:
-            nonlocal seen
+            nonlocal seen, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
+                    exceeded = True
                     raise _TooLarge
             return message
 
         async def tracking_send(message: Any) -> None:
             nonlocal started
+            if exceeded:
+                # The framework turned our abort into its own error response (e.g. FastAPI's 400 "error parsing
+                # the body"); answer 413 instead and drop the framework's message.
+                if message["type"] == "http.response.start" and not started:
+                    started = True
+                    await _send_json(send, 413, self._payload())
+                return
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
@@ -81,8 +90,8 @@ class BodyLimitMiddleware:
         except _TooLarge:
             if not started:
                 await _send_json(send, 413, self._payload())
-        except Exception as exc:  # starlette wraps errors raised while parsing forms
-            if isinstance(exc.__cause__ or exc.__context__, _TooLarge) and not started:
+        except Exception:
+            if exceeded and not started:
                 await _send_json(send, 413, self._payload())
             else:
                 raise

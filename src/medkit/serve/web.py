@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader
 from sqlalchemy import select
 
 from medkit.core.errors import DataError, MedkitError
@@ -20,7 +21,8 @@ from medkit.serve.service import Service
 from medkit.serve.webforms import form_fields, parse_row, parse_smiles
 
 HERE = Path(__file__).resolve().parent
-templates = Jinja2Templates(directory=str(HERE / "templates"))
+# Autoescape every template (the ".html.j2" suffix defeats Jinja's extension-based default): user text is inert.
+templates = Jinja2Templates(env=Environment(loader=FileSystemLoader(str(HERE / "templates")), autoescape=True))
 router = APIRouter(include_in_schema=False)
 PILLAR_TITLES = {"clinical": "Patient risk", "drug": "Molecule properties", "imaging": "Image reading",
                  "treatment": "Treatment recommendation"}
