@@ -28,7 +28,8 @@ CONFIDENT: list[tuple[str, re.Pattern[str], int]] = [
     ("Phone", re.compile(r"(?<![\d/])\d{3} ?- ?\d{3} ?- ?\d{4}(?![\d/])"), 0),
     ("Phone", re.compile(r"(?<![\d/])\d{3} \d{3} \d{4}(?![\d/])"), 0),
     ("Phone", re.compile(r"(?<![\d/])\d{3}-\d{4}(?![\d/])"), 0),
-    ("Phone", re.compile(r"\b(?:ext|x)\.? ?\d{2,5}\b", re.I), 0),
+    ("Phone", re.compile(r"\b(?:ext|x)\.? ?\d{2,5}\b(?! ?(?:h|hr|hrs|hours?|d|days?|min|mins|wks?|weeks?|times|"
+                         r"mg|ml|cc|units?|l)\b)", re.I), 0),
     ("Phone", re.compile(r"\b(?:pager|beeper|beep|phone|tel|cell|fax|page|#)[:# ]*(\d{3,5}(?:-\d{4})?)\b", re.I), 1),
     ("ID", re.compile(r"\b(?:mrn|mr#|med(?:ical)? rec(?:ord)?(?: number| no\.?| #)?|acct|account(?: number| no\.?)?|"
                       r"unit no\.?|ssn|serial(?: number| no\.?)?|device id|id)[:# ]*([A-Z0-9-]*\d[A-Z0-9-]{3,})\b",
