@@ -84,6 +84,7 @@ class ConformalClassifier(BaseEstimator):
         if yv.min() < 0 or yv.max() >= p.shape[1]:
             raise DataError(f"labels must be 0..{p.shape[1] - 1}", where="conformal: y", fix="encode classes 0..K-1")
         scores = 1 - p[np.arange(len(yv)), yv]
+        self.quantile_: Any
         if self.class_conditional:
             self.quantile_ = np.array([conformal_quantile(scores[yv == k], self.alpha) for k in range(p.shape[1])])
         else:

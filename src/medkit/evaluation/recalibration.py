@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import optimize
 from sklearn.base import BaseEstimator
 
@@ -173,7 +174,7 @@ def recalibrate(y_val: np.ndarray, p_val: np.ndarray, y_test: np.ndarray, p_test
                                     len(np.asarray(y_test)), _params(cal)), p_new
 
 
-def cross_fit_recalibration(y: np.ndarray, p: np.ndarray, folds: Sequence[int],
+def cross_fit_recalibration(y: np.ndarray, p: np.ndarray, folds: ArrayLike,
                             method: Method = "platt") -> tuple[RecalibrationResult, np.ndarray]:
     """Recalibrate out-of-fold predictions fold by fold (calibrator fitted on the other folds).
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from medkit.core.errors import ConfigError, DataError
 from medkit.evaluation.bootstrap import bootstrap_ci
@@ -41,7 +42,7 @@ class SubgroupRow:
         return asdict(self)
 
 
-def age_bands(age: Sequence[float], edges: Sequence[float] = (40, 65, 80)) -> np.ndarray:
+def age_bands(age: ArrayLike, edges: Sequence[float] = (40, 65, 80)) -> np.ndarray:
     """Age in years → band labels such as ``"<40"``, ``"40-64"``, ``"65-79"``, ``">=80"``; NaN → ``"missing"``."""
     a = np.asarray(age, dtype=float)
     e = list(edges)
@@ -54,12 +55,12 @@ def age_bands(age: Sequence[float], edges: Sequence[float] = (40, 65, 80)) -> np
 
 def _metric_fn(name: str, threshold: float) -> Any:
     if name in _THRESHOLDED:
-        fn = _THRESHOLDED[name]
+        fn: Any = _THRESHOLDED[name]
         return lambda y, p: fn(y, p, threshold)
     return METRICS.get(name)
 
 
-def subgroup_report(y: np.ndarray, p: np.ndarray, attributes: Mapping[str, Sequence[Any]] | pd.DataFrame, *,
+def subgroup_report(y: np.ndarray, p: np.ndarray, attributes: Mapping[str, ArrayLike] | pd.DataFrame, *,
                     metrics: Sequence[str] = ("auroc", "brier", "sensitivity", "specificity"),
                     threshold: float = 0.5, n_boot: int = 500, seed: int = 0, min_n: int = 30,
                     gap_flag: float = 0.05) -> list[SubgroupRow]:

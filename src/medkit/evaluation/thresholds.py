@@ -3,8 +3,8 @@
 * :func:`threshold_for_sensitivity` — the highest threshold whose sensitivity is at least the target
   (a rule-out test: "miss at most 1 in 20 cancers");
 * :func:`threshold_for_specificity` — the lowest threshold whose specificity is at least the target;
-* :func:`threshold_by_net_benefit` — the threshold with the highest net benefit (Vickers & Elkin 2006)
-  within a clinically sensible range of threshold probabilities.
+* :func:`threshold_by_net_benefit` — the decision threshold with the highest net benefit (Vickers & Elkin
+  2006) at a threshold probability agreed with clinicians.
 
 Threshold choice is itself fitted: choose it on validation data and report its operating point on test
 data (:func:`operating_point`), or the sensitivity you quote is optimistic.
@@ -48,6 +48,7 @@ class OperatingPoint:
     net_benefit: float
     flagged_fraction: float
     n: int
+    net_benefit_treat_all: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -102,18 +103,32 @@ def threshold_for_specificity(y: np.ndarray, p: np.ndarray, target: float = 0.9)
     return operating_point(yv, pv, t, f"specificity >= {target:g}")
 
 
-def threshold_by_net_benefit(y: np.ndarray, p: np.ndarray, low: float = 0.05, high: float = 0.5,
-                             n_grid: int = 91) -> OperatingPoint:
-    """Threshold in ``[low, high]`` with the highest net benefit.
+def threshold_by_net_benefit(y: np.ndarray, p: np.ndarray, threshold_probability: float = 0.1) -> OperatingPoint:
+    """Decision threshold that maximises net benefit at a clinically chosen threshold probability.
 
-    The range encodes the clinical harm-to-benefit trade-off: a threshold probability ``t`` means treating
-    ``t / (1 - t)`` false positives is worth one true positive. Choose it with clinicians; the default
-    5-50% suits a diagnostic work-up.
+    ``threshold_probability`` (p_t) encodes the harm-to-benefit trade-off agreed with clinicians: treating
+    ``p_t / (1 - p_t)`` false positives is worth one true positive (p_t = 0.1: up to 9 unnecessary biopsies
+    per cancer found). Net benefit ``TP/n - FP/n * p_t/(1 - p_t)`` is maximised over decision thresholds
+    ``t``; for a perfectly calibrated model the optimum is ``t = p_t``, and a different optimum shows
+    miscalibration around the decision point. Net benefits are only comparable at the same p_t, so p_t is an
+    input, not something searched over. ``extra`` fields give treat-all net benefit for comparison.
     """
-    if not 0.0 < low < high < 1.0:
-        raise ConfigError(f"need 0 < low < high < 1, got {low}, {high}", where="low/high", fix="e.g. 0.05, 0.5")
+    if not 0.0 < threshold_probability < 1.0:
+        raise ConfigError(f"threshold_probability must be in (0, 1), got {threshold_probability}",
+                          where="threshold_probability", fix="agree one with clinicians, e.g. 0.1")
     yv, pv = check_binary_inputs(y, p, where="threshold_by_net_benefit")
-    grid = np.linspace(low, high, n_grid)
-    nb = np.array([net_benefit(yv, pv, t) for t in grid])
-    t = float(grid[int(np.argmax(nb))])
-    return operating_point(yv, pv, t, f"max net benefit in [{low:g}, {high:g}]")
+    w = threshold_probability / (1 - threshold_probability)
+    cand = np.unique(np.concatenate([_candidates(pv), [threshold_probability]]))
+    order = np.argsort(-pv)
+    ys = yv[order]
+    tp, fp = np.cumsum(ys), np.cumsum(1 - ys)  # calling the top-k patients positive
+    # For each candidate t, k = number of p >= t.
+    k = len(pv) - np.searchsorted(np.sort(pv), cand, side="left")
+    tpk = np.where(k > 0, tp[np.maximum(k - 1, 0)], 0)
+    fpk = np.where(k > 0, fp[np.maximum(k - 1, 0)], 0)
+    nb = (tpk - w * fpk) / len(pv)
+    t = float(cand[int(np.argmax(nb))])
+    op = operating_point(yv, pv, min(max(t, 1e-6), 1 - 1e-6), f"max net benefit at p_t = {threshold_probability:g}")
+    prev = float(yv.mean())
+    return OperatingPoint(**{**op.as_dict(), "net_benefit": float(nb.max()),
+                             "net_benefit_treat_all": prev - (1 - prev) * w})

@@ -59,22 +59,24 @@ def applicable_methods(model: Any, X: Any = None) -> list[str]:
 
 def _grad_cam(module: Any, X: Any, **kwargs: Any) -> Explanation:
     try:
-        gc = importlib.import_module("medkit.interpret.gradcam")
+        gc: Any = importlib.import_module("medkit.interpret.gradcam")
     except ImportError:
         raise ModelError("Grad-CAM is not available: medkit.interpret.gradcam is not installed in this build",
                          where="explain(method='grad-cam')",
                          fix="update medkit; the imaging pillar provides medkit.interpret.gradcam") from None
-    fn = getattr(gc, "explain", None) or getattr(gc, "grad_cam", None)
-    if fn is None:
-        raise ModelError("medkit.interpret.gradcam provides neither explain() nor grad_cam()",
-                         where="medkit.interpret.gradcam", fix="report this as a bug")
-    out = fn(module, X, **kwargs)
-    if isinstance(out, Explanation):
-        return out
-    maps = np.asarray(out)
+    import torch
+
+    x = X if isinstance(X, torch.Tensor) else torch.as_tensor(np.asarray(X), dtype=torch.float32)
+    maps = np.asarray(gc.grad_cam(module, x, **kwargs))  # (n, H, W) in [0, 1] per image
+    with torch.no_grad():
+        scores = module(x)
     n = maps.shape[0]
-    return Explanation(method="grad-cam", values=maps, base_values=np.zeros(n), predictions=np.full(n, np.nan),
-                       feature_names=[], output="saliency", additive=False)
+    idx = kwargs.get("class_idx")
+    pred = scores.argmax(1) if idx is None else torch.full((n,), int(idx))
+    return Explanation(method="grad-cam", values=maps, base_values=np.zeros(n),
+                       predictions=scores.gather(1, pred[:, None])[:, 0].numpy().astype(float),
+                       feature_names=[], output="class score", additive=False, data=x.numpy(),
+                       extra={"class_idx": pred.numpy(), "target_layer": str(kwargs.get("target_layer", "last conv"))})
 
 
 def explain(model: Any, X: Any, method: str | None = None, **kwargs: Any) -> Explanation:

@@ -79,7 +79,7 @@ def sequence_heatmap(exp: Explanation, i: int | None = None, k: int = 12, title:
     im = ax.imshow(M, aspect="auto", cmap="RdBu_r" if i is not None else "Reds",
                    vmin=-lim if i is not None else 0, vmax=lim)
     ax.set_yticks(np.arange(len(top)), [exp.feature_names[j] for j in top])
-    ax.set(xlabel="time step", title=title or ("Patient %d: IG attribution" % i if i is not None
+    ax.set(xlabel="time step", title=title or (f"Patient {i}: IG attribution" if i is not None
                                                else "Mean |IG attribution| over patients"))
     fig.colorbar(im, ax=ax, fraction=0.03)
     return fig

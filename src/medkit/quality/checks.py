@@ -11,8 +11,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
-from medkit.quality.report import Finding
+from medkit.quality.report import Finding, Severity
 from medkit.quality.schema import TableSchema
 
 Rows = list[dict[str, object]]
@@ -36,7 +37,7 @@ def _numeric(X: pd.DataFrame) -> pd.DataFrame:
     return X.select_dtypes(include=[np.number, "bool"]).astype(float)
 
 
-def missingness(X: pd.DataFrame, groups: Sequence[object] | None = None, source: str = "table") -> tuple[list[Finding], Rows]:
+def missingness(X: pd.DataFrame, groups: ArrayLike | None = None, source: str = "table") -> tuple[list[Finding], Rows]:
     """Fraction missing per variable and per patient (patients are ``groups``, or rows)."""
     findings: list[Finding] = []
     frac = X.isna().mean()
@@ -55,7 +56,7 @@ def missingness(X: pd.DataFrame, groups: Sequence[object] | None = None, source:
     per_patient = per_row.groupby(np.asarray(groups)).mean() if groups is not None else per_row
     n_bad = int((per_patient > PATIENT_MISSING_WARN).sum())
     if n_bad:
-        sev = "warning" if n_bad / max(len(per_patient), 1) > 0.05 else "info"
+        sev: Severity = "warning" if n_bad / max(len(per_patient), 1) > 0.05 else "info"
         findings.append(Finding("missingness", sev,
                                 f"{n_bad} of {len(per_patient)} patients miss more than half of the variables",
                                 where=f"{source}: rows", fix="check record linkage for these patients",
@@ -63,7 +64,7 @@ def missingness(X: pd.DataFrame, groups: Sequence[object] | None = None, source:
     return findings, rows
 
 
-def duplicates(X: pd.DataFrame, groups: Sequence[object] | None = None, source: str = "table") -> tuple[list[Finding], Rows]:
+def duplicates(X: pd.DataFrame, groups: ArrayLike | None = None, source: str = "table") -> tuple[list[Finding], Rows]:
     """Exact duplicate feature rows (across different patients), and near-duplicates after standardising."""
     findings: list[Finding] = []
     if X.shape[1] == 0 or len(X) < 2:
@@ -109,7 +110,7 @@ def duplicates(X: pd.DataFrame, groups: Sequence[object] | None = None, source: 
     return findings, table
 
 
-def patient_rows(groups: Sequence[object], source: str = "table") -> tuple[list[Finding], Rows]:
+def patient_rows(groups: ArrayLike, source: str = "table") -> tuple[list[Finding], Rows]:
     """How many rows each patient has (information for one-row-per-patient tasks)."""
     counts = pd.Series(np.asarray(groups)).value_counts()
     multi = int((counts > 1).sum())
@@ -123,7 +124,7 @@ def patient_rows(groups: Sequence[object], source: str = "table") -> tuple[list[
     return f, rows
 
 
-def class_balance(y: Sequence[object], source: str = "table") -> tuple[list[Finding], Rows]:
+def class_balance(y: ArrayLike, source: str = "table") -> tuple[list[Finding], Rows]:
     """Counts per class; warn on a minority below 5% (info below 20%)."""
     s = pd.Series(np.asarray(y))
     counts = s.value_counts(dropna=False)
@@ -157,7 +158,7 @@ def _auroc_one(x: np.ndarray, y: np.ndarray) -> float:
     return float((r[y == 1].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
-def label_leakage(X: pd.DataFrame, y: Sequence[object], task: str = "binary",
+def label_leakage(X: pd.DataFrame, y: ArrayLike, task: str = "binary",
                   source: str = "table") -> tuple[list[Finding], Rows]:
     """Screen for a single feature that (almost) determines the label.
 
@@ -215,7 +216,7 @@ def label_leakage(X: pd.DataFrame, y: Sequence[object], task: str = "binary",
 
 
 def post_outcome(columns: Sequence[str], schema: TableSchema | None = None,
-                 feature_times: pd.DataFrame | None = None, outcome_time: Sequence[float] | None = None,
+                 feature_times: pd.DataFrame | None = None, outcome_time: ArrayLike | None = None,
                  source: str = "table") -> tuple[list[Finding], Rows]:
     """Features recorded after the outcome time.
 

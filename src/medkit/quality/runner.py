@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from medkit.core.errors import ConfigError
 from medkit.quality import checks
@@ -24,10 +25,10 @@ def check_table(
     id_column: str | None = None,
     task: Task = "binary",
     schema: TableSchema | None = None,
-    split: Sequence[object] | None = None,
+    split: Sequence[object] | np.ndarray | None = None,
     reference_split: object = "train",
     feature_times: pd.DataFrame | None = None,
-    outcome_time: Sequence[float] | None = None,
+    outcome_time: ArrayLike | None = None,
     ignore: Sequence[str] = (),
     source: str = "table",
 ) -> QualityReport:
@@ -116,7 +117,7 @@ def check_table(
     return rep
 
 
-def check_xy(X: pd.DataFrame, y: Sequence[object] | None = None, groups: Sequence[object] | None = None,
+def check_xy(X: pd.DataFrame, y: ArrayLike | None = None, groups: ArrayLike | None = None,
              **kwargs: object) -> QualityReport:
     """:func:`check_table` for the ``X, y, groups`` triple that workflows hold."""
     df = X.copy()

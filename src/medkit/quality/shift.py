@@ -12,10 +12,9 @@ so severity is driven by PSI and KS is reported alongside.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from medkit.quality.report import Finding
 
@@ -43,7 +42,7 @@ def psi(reference: np.ndarray, current: np.ndarray, n_bins: int = 10) -> float:
     return float(np.sum((q - p) * np.log(q / p)))
 
 
-def psi_categorical(reference: Sequence[object], current: Sequence[object]) -> float:
+def psi_categorical(reference: ArrayLike, current: ArrayLike) -> float:
     r = pd.Series(reference).astype(str).value_counts(normalize=True)
     c = pd.Series(current).astype(str).value_counts(normalize=True)
     cats = r.index.union(c.index)
@@ -98,7 +97,7 @@ def distribution_shift(train: pd.DataFrame, test: pd.DataFrame, names: tuple[str
     return findings, rows
 
 
-def split_overlap(train_groups: Sequence[object], test_groups: Sequence[object],
+def split_overlap(train_groups: ArrayLike, test_groups: ArrayLike,
                   train_X: pd.DataFrame | None = None, test_X: pd.DataFrame | None = None,
                   names: tuple[str, str] = ("train", "test"), source: str = "table") -> tuple[list[Finding], Rows]:
     """Patients present in both splits (error), and identical feature rows across splits (error:
