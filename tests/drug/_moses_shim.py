@@ -29,7 +29,7 @@ def import_moses_metrics() -> Any:
 
         pd.DataFrame.append = _append  # type: ignore[attr-defined]
     if not hasattr(np, "NaN"):
-        np.NaN = np.nan  # type: ignore[attr-defined]
+        setattr(np, "NaN", np.nan)  # noqa: B010 - molsets reads np.NaN
     import moses.metrics as mm
     import moses.metrics.utils as mu
 

@@ -114,7 +114,7 @@ def read_molecule_table(source: str | Path | pd.DataFrame, *, smiles_column: str
         try:
             df = pd.read_csv(p)
         except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-            raise DataError(f"cannot read CSV: {exc}", where=str(p), fix="save the file as comma-separated UTF-8")
+            raise DataError(f"cannot read CSV: {exc}", where=str(p), fix="save the file as comma-separated UTF-8") from None
     col = smiles_column or _guess_smiles_column(df)
     if col is None or col not in df.columns:
         raise SchemaError(f"no SMILES column {'named ' + repr(smiles_column) if smiles_column else 'found'}; "
