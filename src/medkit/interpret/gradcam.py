@@ -159,7 +159,6 @@ def randomisation_check(model: nn.Module, x: torch.Tensor, *, method: str = "gra
     model, and should not be shown to clinicians.
     """
     fn = grad_cam if method == "gradcam" else smooth_grad
-    from scipy.stats import spearmanr
 
     before = fn(model, x, **kw)
     rand = copy.deepcopy(model)
@@ -172,5 +171,15 @@ def randomisation_check(model: nn.Module, x: torch.Tensor, *, method: str = "gra
         name = next(n for n, mm in model.named_modules() if mm is kw["target_layer"])
         kw = {**kw, "target_layer": name}
     after = fn(rand, x, **kw)
-    rho = np.array([spearmanr(a.ravel(), b.ravel()).statistic for a, b in zip(before, after, strict=True)])
-    return RandomisationResult(np.nan_to_num(rho), method)
+    rho = np.array([_spearman(a, b) for a, b in zip(before, after, strict=True)])
+    return RandomisationResult(rho, method)
+
+
+def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+    from scipy.stats import spearmanr
+
+    # A constant map (e.g. Grad-CAM of a random net is often all zero after ReLU) shares no ranking with
+    # the trained map: count it as correlation 0 rather than NaN.
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return 0.0
+    return float(spearmanr(a.ravel(), b.ravel()).statistic)
