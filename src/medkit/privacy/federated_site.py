@@ -1,0 +1,88 @@
+"""One federated site: a Flower client process that trains the tabular MLP on its own rows only.
+
+Started by :func:`medkit.privacy.federated.run_federated` as
+``python -m medkit.privacy.federated_site --address 127.0.0.1:PORT --data site.npz --config '{...}'``;
+the data file holds only this site's rows (already standardised with the federation's pooled statistics).
+FedProx: when the server's fit config carries ``proximal_mu`` > 0, the local loss gets
+``mu / 2 * ||w - w_global||^2``. ``drop_round`` makes the process exit in the middle of that round's fit,
+to exercise the server's handling of a client that disappears.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import warnings
+from typing import Any
+
+import numpy as np
+
+
+def _client(X: np.ndarray, y: np.ndarray, cfg: dict[str, Any]) -> Any:
+    import flwr as fl
+    import torch
+
+    from medkit.privacy.tabular_mlp import MLP, train_mlp
+    from medkit.training import TrainConfig
+
+    torch.set_num_threads(1)
+    torch.manual_seed(int(cfg.get("seed", 0)))
+    model = MLP(X.shape[1], hidden=int(cfg.get("hidden", 64)))
+
+    def get_weights() -> list[np.ndarray]:
+        return [v.detach().cpu().numpy() for v in model.state_dict().values()]
+
+    def set_weights(ws: list[np.ndarray]) -> None:
+        keys = list(model.state_dict().keys())
+        model.load_state_dict({k: torch.as_tensor(w) for k, w in zip(keys, ws, strict=True)})
+
+    class SiteClient(fl.client.NumPyClient):  # type: ignore[misc]
+        def get_parameters(self, config: dict[str, Any]) -> list[np.ndarray]:
+            return get_weights()
+
+        def fit(self, parameters: list[np.ndarray], config: dict[str, Any]) -> tuple[list[np.ndarray], int, dict]:
+            rnd = int(config.get("server_round", 0))
+            set_weights(parameters)
+            if int(cfg.get("drop_round", -1)) == rnd:
+                os._exit(3)  # simulated crash mid-round: no reply reaches the server
+            mu = float(config.get("proximal_mu", 0.0))
+            global_w = [p.detach().clone() for p in model.parameters()]
+
+            def prox(m: torch.nn.Module) -> torch.Tensor:
+                return (mu / 2) * sum(((p - g) ** 2).sum() for p, g in zip(m.parameters(), global_w, strict=True))
+
+            tc = TrainConfig(max_epochs=int(cfg.get("local_epochs", 1)), batch_size=int(cfg.get("batch_size", 64)),
+                             lr=float(cfg.get("lr", 3e-3)), weight_decay=1e-4, scheduler="none", patience=None,
+                             monitor="train_loss", restore_best=False, progress=False,
+                             seed=int(cfg.get("seed", 0)) * 1000 + rnd)
+            res = train_mlp(model, X, y, tc, penalty=prox if mu > 0 else None)
+            metrics = {"train_loss": float(res.history[-1]["train_loss"]), "n_pos": int(y.sum())}
+            return get_weights(), len(y), metrics
+
+        def evaluate(self, parameters: list[np.ndarray], config: dict[str, Any]) -> tuple[float, int, dict]:
+            return 0.0, len(y), {}
+
+    return SiteClient()
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--address", required=True)
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--config", default="{}")
+    a = ap.parse_args(argv)
+    if not a.address.startswith("127.0.0.1:"):
+        raise SystemExit("federated sites only connect over loopback (127.0.0.1)")
+    warnings.filterwarnings("ignore")
+    cfg = json.loads(a.config)
+    with np.load(a.data) as d:
+        X, y = d["X"], d["y"]
+    import flwr as fl
+
+    fl.client.start_client(server_address=a.address, client=_client(X, y, cfg).to_client(), insecure=True,
+                           max_retries=20, max_wait_time=60.0)
+
+
+if __name__ == "__main__":  # pragma: no cover - run as a subprocess
+    main()
