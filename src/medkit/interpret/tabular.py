@@ -148,5 +148,5 @@ def explain_tabular(model: Any, X: Any, *, method: str = "shap", background: Any
     base = np.broadcast_to(np.asarray(base, float).reshape(-1), (len(Z),)).copy()
     return Explanation(method=f"shap-{kind}", values=vals.astype(float), base_values=base,
                        predictions=np.asarray(pred, float), feature_names=[str(n) for n in names], output=output,
-                       additive=True, data=Z, extra={"explainer": type(ex).__name__,
+                       additive=True, data=np.asarray(Z, dtype=float), extra={"explainer": type(ex).__name__,
                                                       "estimator": type(final).__name__})
