@@ -169,7 +169,7 @@ def test_imaging_upload_shows_overlay(browser: object, server: str) -> None:
     page = _page(browser, "clinician", server)
     page.goto(f"{server}/apply/br35h-tumour")
     assert _unlabelled_inputs(page) == []
-    page.get_by_label("PNG, DICOM or NIfTI file").set_input_files(
+    page.get_by_label("PNG, DICOM or NIfTI file (JPEG and TIFF also accepted)").set_input_files(
         files=[{"name": "../../slice.png", "mimeType": "image/png", "buffer": buf.getvalue()}])
     submit(page, "Read image")
     overlay = page.get_by_role("img", name="overlay png")

@@ -214,13 +214,18 @@ def drug_screen(name: str, body: ScreenRequest, version: int | None = VersionQ,
 async def imaging_predict(name: str, response: Response, file: UploadFile = File(...), explain: bool = Form(True),
                           version: int | None = VersionQ, p: Principal = Depends(require("predict:imaging")),
                           svc: Service = Depends(get_service)) -> Any:
-    """Label (or mask) for an uploaded PNG, DICOM or NIfTI image, with a Grad-CAM overlay when ``explain``."""
+    """Label (or mask) for an uploaded PNG, JPEG, TIFF, DICOM or NIfTI image, with a Grad-CAM overlay when ``explain``.
+
+    The predictor receives ``{"bytes": ..., "filename": "upload.<type>"}``; the client's file name is not used.
+    """
     from starlette.concurrency import run_in_threadpool
 
     data = await file.read()
     kind = uploads.sniff_image(data)
     stored = uploads.store(svc.upload_dir(), data, kind) if svc.settings.retain_uploads else None
-    served = await run_in_threadpool(svc.predict, p, "imaging", name, version, data, input_sha256=audit.input_hash(data),
+    inputs = {"bytes": data, "filename": uploads.safe_name(data, kind)}
+    served = await run_in_threadpool(svc.predict, p, "imaging", name, version, inputs,
+                                     input_sha256=audit.input_hash(data),
                                      explain=explain, detail=f"type={kind} bytes={len(data)}"
                                      + (f" stored={stored.name}" if stored else ""))
     return _served(response, served)

@@ -13,9 +13,13 @@ from medkit.serve.errors import UnsupportedMedia
 
 
 def sniff_image(data: bytes) -> str:
-    """``png``, ``dicom`` or ``nifti`` from the first bytes; raises :class:`UnsupportedMedia` otherwise."""
+    """``png``, ``jpeg``, ``tiff``, ``dicom`` or ``nifti`` from the first bytes; :class:`UnsupportedMedia` otherwise."""
     if data.startswith(b"\x89PNG\r\n\x1a\n"):
         return "png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        return "tiff"
     if len(data) >= 132 and data[128:132] == b"DICM":
         return "dicom"
     head = data[:352]
@@ -27,8 +31,8 @@ def sniff_image(data: bytes) -> str:
     if len(head) >= 348 and (struct.unpack("<i", head[:4])[0] == 348 or struct.unpack(">i", head[:4])[0] == 348):
         if head[344:347] in (b"n+1", b"ni1"):
             return "nifti"
-    raise UnsupportedMedia("the uploaded file is not a PNG, DICOM or NIfTI image", where="file",
-                           fix="upload a .png, a DICOM file (with its 128-byte preamble) or a .nii/.nii.gz volume")
+    raise UnsupportedMedia("the uploaded file is not a PNG, JPEG, TIFF, DICOM or NIfTI image", where="file",
+                           fix="upload a .png/.jpg/.tif, a DICOM file (with its 128-byte preamble) or a .nii/.nii.gz")
 
 
 def decode_csv(data: bytes) -> str:
@@ -43,7 +47,16 @@ def decode_csv(data: bytes) -> str:
                                fix="save the table as CSV UTF-8") from None
 
 
-_SUFFIX = {"png": ".png", "dicom": ".dcm", "nifti": ".nii.gz", "csv": ".csv"}
+_SUFFIX = {"png": ".png", "jpeg": ".jpg", "tiff": ".tif", "dicom": ".dcm", "nifti": ".nii.gz", "csv": ".csv"}
+
+
+def safe_name(data: bytes, kind: str) -> str:
+    """A generated file name with the suffix of the sniffed type: what the imaging readers see instead of the
+    client's name (which may hold ``../``, an absolute path or a patient's name)."""
+    suffix = _SUFFIX[kind]
+    if kind == "nifti" and not data.startswith(b"\x1f\x8b"):
+        suffix = ".nii"
+    return f"upload{suffix}"
 
 
 def store(upload_dir: Path, data: bytes, kind: str) -> Path:

@@ -179,9 +179,10 @@ async def apply(request: Request, name: str, p: Principal = Depends(page_user),
         else:
             if not isinstance(upload, UploadFile) or not upload.filename:
                 raise DataError("no image chosen", where="file", fix="choose a PNG, DICOM or NIfTI file")
-            inputs = await upload.read()
-            kind = uploads.sniff_image(inputs)
-            digest, detail = audit.input_hash(inputs), f"type={kind} web"
+            data = await upload.read()
+            kind = uploads.sniff_image(data)
+            inputs = {"bytes": data, "filename": uploads.safe_name(data, kind)}
+            digest, detail = audit.input_hash(data), f"type={kind} web"
         served = await run_in_threadpool(svc.predict, p, pillar, name, None, inputs, input_sha256=digest,
                                          explain=explain, detail=detail)
         ctx["served"] = served.as_dict()
