@@ -73,13 +73,22 @@ def _auroc_val(forward: Any) -> Any:
 class _TorchBinary(BaseEstimator, ClassifierMixin):  # type: ignore[misc]
     """Shared fit loop: inner split → Trainer → restore best epoch."""
 
+    setup_hook: Any
+    seed: int
+    val_fraction: float
+    max_epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    patience: int
+
     def _train(self, module: Any, tensors: list[Any], y: np.ndarray, forward: Any) -> None:
         import torch
         from torch.utils.data import TensorDataset
 
         from medkit.training import TrainConfig, Trainer
 
-        tr, va = _inner_split(y, self.val_fraction, self.seed)  # type: ignore[attr-defined]
+        tr, va = _inner_split(y, self.val_fraction, self.seed)
         yt = torch.as_tensor(y)
         ds_tr = TensorDataset(*[t[tr] for t in tensors], yt[tr])
         ds_va = TensorDataset(*[t[va] for t in tensors], yt[va])
@@ -90,13 +99,17 @@ class _TorchBinary(BaseEstimator, ClassifierMixin):  # type: ignore[misc]
             return torch.nn.functional.binary_cross_entropy_with_logits(
                 logit, batch[-1], pos_weight=torch.tensor(pos_weight))
 
-        cfg = TrainConfig(max_epochs=self.max_epochs, batch_size=self.batch_size, lr=self.lr,  # type: ignore[attr-defined]
-                          weight_decay=self.weight_decay, patience=self.patience, monitor="val_auroc",  # type: ignore[attr-defined]
-                          mode="max", seed=self.seed, progress=False, drop_last=True)  # type: ignore[attr-defined]
-        trainer = Trainer(module, loss_fn, cfg, val_fn=_auroc_val(forward), setup_hook=self.setup_hook,  # type: ignore[attr-defined]
+        cfg = TrainConfig(max_epochs=self.max_epochs, batch_size=self.batch_size, lr=self.lr,
+                          weight_decay=self.weight_decay, patience=self.patience, monitor="val_auroc",
+                          mode="max", seed=self.seed, progress=False, drop_last=True,
+                          # Opacus clips per sample; the Trainer's global clipping would distort DP-SGD
+                          grad_clip=None if self.setup_hook is not None else 1.0)
+        trainer = Trainer(module, loss_fn, cfg, val_fn=_auroc_val(forward), setup_hook=self.setup_hook,
                           description=type(self).__name__)
         self.train_result_ = trainer.fit(ds_tr, ds_va)
-        self.module_ = trainer.model
+        # Opacus wraps the module (GradSampleModule); keep the plain module for prediction and pickling
+        self.module_ = getattr(trainer.model, "_module", trainer.model)
+        self.setup_hook = None
         self.classes_ = np.array([0, 1])
 
     def _check_fitted(self) -> None:
