@@ -50,7 +50,8 @@ def _client(X: np.ndarray, y: np.ndarray, cfg: dict[str, Any]) -> Any:
             global_w = [p.detach().clone() for p in model.parameters()]
 
             def prox(m: torch.nn.Module) -> torch.Tensor:
-                return (mu / 2) * sum(((p - g) ** 2).sum() for p, g in zip(m.parameters(), global_w, strict=True))
+                sq = torch.stack([((p - g) ** 2).sum() for p, g in zip(m.parameters(), global_w, strict=True)])
+                return (mu / 2) * sq.sum()
 
             tc = TrainConfig(max_epochs=int(cfg.get("local_epochs", 1)), batch_size=int(cfg.get("batch_size", 64)),
                              lr=float(cfg.get("lr", 3e-3)), weight_decay=1e-4, scheduler="none", patience=None,

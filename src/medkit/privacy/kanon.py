@@ -46,9 +46,14 @@ def numeric_levels(widths: Sequence[float], top_code: float | None = None, unit:
 
 def categorical_levels(*groupings: Mapping[Any, str]) -> list[Level]:
     """Hierarchy for a categorical QI: the value, each grouping in turn, then ``*``."""
+    def group(g: Mapping[Any, str]) -> Level:
+        def f(s: pd.Series) -> pd.Series:
+            return s.map(lambda v: g.get(v, "other") if pd.notna(v) else "missing").astype(str)
+
+        return f
+
     levels: list[Level] = [lambda s: s.astype(str).where(s.notna(), "missing")]
-    for g in groupings:
-        levels.append(lambda s, g=g: s.map(lambda v: g.get(v, "other") if pd.notna(v) else "missing").astype(str))
+    levels += [group(g) for g in groupings]
     levels.append(lambda s: pd.Series("*", index=s.index))
     return levels
 

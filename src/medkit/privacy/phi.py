@@ -45,8 +45,8 @@ class Token:
 
 # Order matters: date/phone-like runs stay one token so a tagger labels them as a unit.
 _TOKEN = re.compile(
-    r"\d{1,4}[/-]\d{1,2}(?:[/-]\d{2,4})?"     # 7/22, 7/22/93, 2004-01-02
-    r"|\(?\d{3}\)?[-.]?\d{3}-\d{4}"           # phone numbers
+    r"\(?\d{3}\)?[-.]?\d{3}-\d{4}(?!\d)"      # phone numbers
+    r"|\d{1,4}[/-]\d{1,2}(?:[/-]\d{2,4})?"    # 7/22, 7/22/93, 2004-01-02
     r"|[A-Za-z]+(?:'[A-Za-z]+)?"             # words, O'Brien
     r"|\d+(?:\.\d+)?"                         # numbers
     r"|[^\w\s]",                              # single punctuation

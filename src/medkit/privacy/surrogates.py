@@ -152,8 +152,9 @@ class SurrogateGenerator:
             return text.replace(s, out)
         m = re.fullmatch(r"([A-Za-z]+)\.? (\d{1,2})(?:st|nd|rd|th)?(?:,? (\d{4}))?", s)
         m2 = re.fullmatch(r"(\d{1,2})(?:st|nd|rd|th)? (?:of )?([A-Za-z]+)\.?,? (\d{4})", s)
-        if m or m2:
-            mon, day, year_s = (m.group(1), m.group(2), m.group(3)) if m else (m2.group(2), m2.group(1), m2.group(3))
+        if m is not None or m2 is not None:
+            mon, day, year_s = ((m.group(1), m.group(2), m.group(3)) if m is not None else
+                                (m2.group(2), m2.group(1), m2.group(3)))  # type: ignore[union-attr]
             if mon[:3].lower() in _MONTHS:
                 d = _safe_date(int(year_s) if year_s else _REF_YEAR, _MONTHS.index(mon[:3].lower()) + 1, int(day))
                 if d is not None:

@@ -194,7 +194,10 @@ class TextDeidentifier(BaseEstimator):
         spans = self.detect_notes(notes)
         texts_in = [str(t) for t in notes["text"]]
         patients = [str(p) for p in notes["patient"]]
-        out, kept, counts, n_empty = [], [], Counter(), 0
+        out: list[str] = []
+        kept: list[str] = []
+        counts: Counter[str] = Counter()
+        n_empty = 0
         for text, pat, sp in zip(texts_in, patients, spans, strict=True):
             if not text.strip():
                 n_empty += 1

@@ -76,9 +76,9 @@ def score_detection(texts: Sequence[str], gold: Sequence[list[PhiSpan]], pred: S
     recall = n_found / n_gold if n_gold else 1.0
     precision = n_tp_pred / n_pred if n_pred else 1.0
     f1 = 2 * recall * precision / (recall + precision) if recall + precision else 0.0
-    per_type = {}
-    for t, c in sorted(by_type.items()):
-        per_type[t] = {"n_gold": float(c["n_gold"]), "n_pred": float(c["n_pred"]),
+    per_type: dict[str, dict[str, float]] = {}
+    for typ, c in sorted(by_type.items()):
+        per_type[typ] = {"n_gold": float(c["n_gold"]), "n_pred": float(c["n_pred"]),
                        "recall": c["found"] / c["n_gold"] if c["n_gold"] else float("nan"),
                        "precision": c["tp_pred"] / c["n_pred"] if c["n_pred"] else float("nan")}
     return DetectionScores(recall, precision, f1, n_overlap / n_gold if n_gold else 1.0,

@@ -1,0 +1,141 @@
+"""Reading/writing notes for the CLI and training the de-identifier on the PhysioNet deid corpus.
+
+Notes are read strictly as UTF-8 (a bad byte is an error naming its offset and line, never silently
+replaced: a mangled name could slip through detection). Supported inputs: a ``.txt`` file (one note),
+a ``.csv`` with ``patient`` and ``text`` columns, or a PhysioNet deid ``.text`` corpus.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from medkit.core.errors import DataError, ModelError
+from medkit.privacy.phi import check_utf8
+from medkit.privacy.text_deid import TextDeidentifier, spans_by_note
+
+MODEL_FILE = "deid-model.pkl"
+
+
+def read_notes(path: str | Path, patient: str | None = None) -> pd.DataFrame:
+    """Notes table (``patient``, ``note``, ``text``) from a .txt, .csv or deid .text file."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError("notes file not found", where=str(p), fix="pass an existing .txt, .csv or .text file")
+    text = check_utf8(p.read_bytes(), str(p))
+    if p.suffix.lower() == ".csv":
+        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+        missing = {"patient", "text"} - set(df.columns)
+        if missing:
+            raise DataError(f"CSV lacks column(s) {sorted(missing)}", where=str(p),
+                            fix="the CSV needs a 'patient' id column and a 'text' column")
+        df["note"] = np.arange(len(df))
+        return df[["patient", "note", "text"]]
+    if "START_OF_RECORD=" in text:
+        from medkit.data.privacy_sets import parse_deid_text
+
+        return parse_deid_text(p)
+    return pd.DataFrame({"patient": [patient or p.stem], "note": [0], "text": [text]})
+
+
+def write_notes(notes: pd.DataFrame, texts: list[str], path: str | Path, like: str | Path) -> Path:
+    """Write de-identified ``texts`` in the format of the input file ``like``."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    suffix = Path(like).suffix.lower()
+    tmp = out.with_suffix(out.suffix + ".tmp")
+    if suffix == ".csv":
+        notes.assign(text=texts)[["patient", "text"]].to_csv(tmp, index=False)
+    elif len(texts) == 1 and suffix != ".text":
+        tmp.write_text(texts[0], encoding="utf-8")
+    else:
+        blocks = [f"START_OF_RECORD={p}||||{n}||||\n{t}||||END_OF_RECORD\n"
+                  for p, n, t in zip(notes["patient"], notes["note"], texts, strict=True)]
+        tmp.write_text("\n".join(blocks), encoding="utf-8")
+    tmp.replace(out)  # only complete, checked output ever appears under the final name
+    return out
+
+
+@dataclass
+class CorpusSplit:
+    """Patient-wise split of the deid corpus: train (fit the CRF), val (tune the threshold), test (report)."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+
+def corpus_split(groups: np.ndarray, seed: int = 0, test_size: float = 0.25, val_size: float = 0.2) -> CorpusSplit:
+    from medkit.data.splits import check_no_leakage, group_split
+
+    outer = group_split(groups, test_size=test_size, seed=seed)
+    inner = group_split(groups[outer.train], test_size=val_size, seed=seed + 1)
+    tr, va = outer.train[inner.train], outer.train[inner.test]
+    check_no_leakage(groups[tr], groups[outer.test])
+    check_no_leakage(groups[va], groups[outer.test])
+    return CorpusSplit(tr, va, outer.test)
+
+
+def train_on_corpus(data_dir: str | Path | None = None, *, seed: int = 0, max_iterations: int = 150,
+                    target_recall: float = 0.99, refit: bool = True) -> tuple[TextDeidentifier, dict[str, Any]]:
+    """Fit on the training patients, tune the threshold on validation patients, optionally refit on both.
+
+    Returns the model and an info dict with the split (patient ids), the chosen threshold and the
+    validation scores. The test patients are never touched here.
+    """
+    from medkit.data.registry import load_dataset
+    from medkit.privacy.lexicon import Lexicon, known_names
+
+    ds = load_dataset("deid-physionet", data_dir=data_dir)
+    notes = ds.data
+    gold = spans_by_note(notes, ds.extra["spans"])
+    groups = notes["patient"].to_numpy()
+    split = corpus_split(groups, seed)
+    lex = Lexicon.from_lists(ds.extra["lists"])
+    kn = known_names(ds.extra["lists"])
+
+    def part(idx: np.ndarray) -> tuple[pd.DataFrame, list[Any]]:
+        return notes.iloc[idx].reset_index(drop=True), [gold[i] for i in idx]
+
+    model = TextDeidentifier(max_iterations=max_iterations)
+    model.fit(*part(split.train), lexicon=lex, known_names=kn)
+    val_scores = model.tune_threshold(*part(split.val), target_recall=target_recall)
+    thr = model.threshold
+    if refit:
+        both = np.concatenate([split.train, split.val])
+        model.fit(*part(both), lexicon=lex, known_names=kn)
+        model.threshold = thr
+    info = {"threshold": thr, "seed": seed, "val": val_scores[thr].as_dict(),
+            "patients": {k: sorted(set(groups[getattr(split, k)].tolist())) for k in ("train", "val", "test")},
+            "provenance": ds.provenance()}
+    return model, info
+
+
+def save_model(model: TextDeidentifier, folder: str | Path) -> Path:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / MODEL_FILE
+    with open(path, "wb") as f:
+        pickle.dump(model, f)
+    return path
+
+
+def load_model(folder: str | Path) -> TextDeidentifier:
+    """Load a model saved by :func:`save_model` (pickle: only load models you trained yourself)."""
+    path = Path(folder)
+    path = path / MODEL_FILE if path.is_dir() else path
+    if not path.is_file():
+        raise ModelError("de-identification model not found", where=str(path),
+                         fix="train one with: medkit privacy train-deid --out <folder>")
+    with open(path, "rb") as f:
+        model = pickle.load(f)  # noqa: S301 - medkit's own model files only
+    if not isinstance(model, TextDeidentifier):
+        raise ModelError("file does not hold a medkit TextDeidentifier", where=str(path),
+                         fix="pass the folder written by medkit privacy train-deid")
+    return model
