@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 
 import pytest
@@ -95,7 +96,7 @@ def test_date_shift_preserves_intervals_and_format() -> None:
     days = gen.shift_days("p1")
     assert 1000 <= days <= 3000
     assert all((n - o).days == days for o, n in zip(orig, new, strict=True))
-    assert [(b - a).days for a, b in zip(orig, orig[1:])] == [(b - a).days for a, b in zip(new, new[1:])]
+    assert [(b - a).days for a, b in itertools.pairwise(orig)] == [(b - a).days for a, b in itertools.pairwise(new)]
     assert re.fullmatch(r"\d{1,2}/\d{1,2}/\d{4}", shifted[0]) and re.fullmatch(r"\d{4}-\d\d-\d\d", shifted[4])
     # dates without a year move by the same offset (in a non-leap reference year)
     md = [gen.shift_date(d, "p1") for d in ("7/22", "7/29")]
