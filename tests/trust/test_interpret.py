@@ -152,6 +152,24 @@ def test_models_with_their_own_explain_are_dispatched_to_it(wdbc):
     e = explain(AtomModel(), X.iloc[:3])
     assert e.method == "model" and e.completeness_gap() == 0.0
 
+    class Attribution:  # what the drug predictors return: one molecule at a time, ragged per-atom weights
+        def __init__(self, smiles: str) -> None:
+            self.smiles, self.atoms = smiles, list(smiles)
+            self.weights, self.prediction, self.method = np.arange(len(smiles), dtype=float), 0.7, "occlusion"
+
+    class DrugModel:
+        def predict(self, X):  # noqa: N803
+            return np.zeros(len(X))
+
+        def explain(self, smiles: str, task: int = 0) -> Attribution:
+            return Attribution(smiles)
+
+    e = explain(DrugModel(), ["CCO", "c1ccccc1"], task=0)
+    assert e.method == "occlusion" and e.values.shape == (2, 8) and not e.additive
+    assert e.extra["atoms"][0] == ["C", "C", "O"] and e.values[0, 3:].tolist() == [0.0] * 5
+    with pytest.raises(ModelError, match="neither the Explanation type nor per-item 'weights'"):
+        explain(type("Bad", (), {"explain": lambda self, X: 3})(), ["C"])
+
 
 def test_unexplainable_model_says_which_methods_apply(wdbc):
     X, y = wdbc

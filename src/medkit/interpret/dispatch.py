@@ -79,6 +79,32 @@ def _grad_cam(module: Any, X: Any, **kwargs: Any) -> Explanation:
                        extra={"class_idx": pred.numpy(), "target_layer": str(kwargs.get("target_layer", "last conv"))})
 
 
+def _own_explain(model: Any, X: Any, **kwargs: Any) -> Explanation:
+    """Call ``model.explain``. Per-item explainers (one SMILES → per-atom ``weights``) are called per item and
+    their ragged outputs packed: ``values`` (n, max_atoms) zero-padded, atoms and raw results in ``extra``."""
+    name = type(model).__name__
+    items = [X] if isinstance(X, str) else X
+    if isinstance(items, (list, tuple)) and items and all(isinstance(i, str) for i in items):
+        outs = [model.explain(i, **kwargs) for i in items]
+    else:
+        outs = [model.explain(X, **kwargs)]
+    if len(outs) == 1 and isinstance(outs[0], Explanation):
+        return outs[0]
+    if not all(hasattr(o, "weights") for o in outs):
+        raise ModelError(f"{name}.explain returned {type(outs[0]).__name__}, which has neither the Explanation "
+                         "type nor per-item 'weights'", where=f"{name}.explain",
+                         fix="return medkit.interpret.Explanation (or an object with weights/prediction)")
+    w = [np.asarray(o.weights, dtype=float).reshape(-1) for o in outs]
+    values = np.zeros((len(w), max(len(v) for v in w)))
+    for i, v in enumerate(w):
+        values[i, :len(v)] = v
+    return Explanation(method=str(getattr(outs[0], "method", "model")), values=values, base_values=np.zeros(len(w)),
+                       predictions=np.array([float(getattr(o, "prediction", np.nan)) for o in outs]),
+                       feature_names=[], output="prediction", additive=False,
+                       extra={"atoms": [list(getattr(o, "atoms", [])) for o in outs],
+                              "inputs": [getattr(o, "smiles", None) for o in outs], "raw": outs})
+
+
 def explain(model: Any, X: Any, method: str | None = None, **kwargs: Any) -> Explanation:
     """Explain ``model``'s predictions for ``X``.
 
@@ -119,11 +145,7 @@ def explain(model: Any, X: Any, method: str | None = None, **kwargs: Any) -> Exp
                          f"{tuple(getattr(X, 'shape', np.shape(X)))}", where="explain(method=...)",
                          fix=f"methods that apply: {', '.join(ok) or 'none'}")
     if method == "model":
-        out = model.explain(X, **kwargs)
-        if isinstance(out, Explanation):
-            return out
-        raise ModelError(f"{type(model).__name__}.explain returned {type(out).__name__}, not an Explanation",
-                         where=f"{type(model).__name__}.explain", fix="return medkit.interpret.Explanation")
+        return _own_explain(model, X, **kwargs)
     if method == "integrated-gradients":
         from medkit.interpret.sequence import explain_sequence
 
