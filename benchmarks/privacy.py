@@ -1,0 +1,182 @@
+"""Privacy benchmark: text de-identification (PhysioNet deid) and DP / federated utility (PhysioNet 2012).
+
+Part 1, dataset ``deid``: medkit's de-identifier (patterns + dictionaries + CRF, threshold tuned on validation
+patients for recall >= 0.99) vs Presidio's pattern recognisers (no spaCy model can run offline here) on the
+same held-out patients; span-level recall / precision / F1 with patient-bootstrap 95% CIs, per-type recall.
+
+Part 2, dataset ``physionet2012``: the same MLP on summary features, trained on set A and tested on set B
+(AUROC, bootstrap 95% CI): ``pooled`` (all of set A), ``local`` (one model per ICU type, each scoring its own
+ICU type in set B), ``federated`` (Flower FedAvg across the 4 ICU types, one process each),
+``federated-fedprox``, and DP-SGD at epsilon 1 / 3 / 8 (delta 1e-5).
+
+``MEDKIT_BENCH_FAST=1`` (or ``--fast``) runs reduced settings; every row then says so in its note.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import Row, write_results  # noqa: E402
+
+PUBLISHED = {"recall": 0.967, "precision": 0.749}
+PUB_NOTE = "anchor_value: published deid software on the whole corpus (Neamatullah 2008, BMC MIDM 8:32)"
+
+
+def _patient_bootstrap(per_patient: list[tuple[int, int, int, int]], n_boot: int = 1000, seed: int = 0
+                       ) -> dict[str, tuple[float, float]]:
+    """95% CIs of recall/precision/F1 resampling patients; rows are (found, n_gold, tp_pred, n_pred)."""
+    a = np.array(per_patient, dtype=float)
+    rng = np.random.default_rng(seed)
+    rec, pre, f1 = [], [], []
+    for _ in range(n_boot):
+        s = a[rng.integers(0, len(a), len(a))].sum(axis=0)
+        r, p = s[0] / max(s[1], 1), s[2] / max(s[3], 1)
+        rec.append(r)
+        pre.append(p)
+        f1.append(2 * r * p / (r + p) if r + p else 0.0)
+    return {k: (float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5)))
+            for k, v in (("recall", rec), ("precision", pre), ("f1", f1))}
+
+
+def bench_deid(fast: bool, rows: list[Row]) -> None:
+    import pandas as pd
+
+    from medkit.data.registry import load_dataset
+    from medkit.privacy.presidio_baseline import PresidioPatterns
+    from medkit.privacy.text_deid import spans_by_note
+    from medkit.privacy.text_eval import score_detection
+    from medkit.privacy.text_workflow import corpus_split, train_on_corpus
+
+    note = "reduced: CRF 60 iterations, no refit on train+val" if fast else ""
+    t0 = time.perf_counter()
+    model, info = train_on_corpus(None, seed=0, max_iterations=60 if fast else 150, refit=not fast)
+    fit_s = time.perf_counter() - t0
+    ds = load_dataset("deid-physionet")
+    notes = ds.data
+    gold = spans_by_note(notes, ds.extra["spans"])
+    split = corpus_split(notes["patient"].to_numpy(), seed=0)
+    test = notes.iloc[split.test].reset_index(drop=True)
+    gtest = [gold[i] for i in split.test]
+    split_desc = (f"held-out patients ({test['patient'].nunique()} patients, {len(test)} notes; "
+                  f"threshold {info['threshold']:.2f} tuned on validation patients)")
+
+    presidio = PresidioPatterns()
+    for name, detect in (("medkit", lambda df: model.detect_notes(df)),
+                         ("presidio", lambda df: [presidio.detect(t) for t in df["text"]])):
+        t1 = time.perf_counter()
+        pred = detect(test)
+        secs = time.perf_counter() - t1 + (fit_s if name == "medkit" else 0.0)
+        texts = list(test["text"])
+        scores = score_detection(texts, gtest, pred)
+        per_patient = []
+        for _, idx in pd.Series(range(len(test))).groupby(test["patient"]):
+            s = score_detection([texts[i] for i in idx], [gtest[i] for i in idx], [pred[i] for i in idx])
+            per_patient.append((round(s.recall * s.n_gold), s.n_gold, round(s.precision * s.n_pred), s.n_pred))
+        ci = _patient_bootstrap(per_patient)
+        extra = "" if name == "medkit" else ("Presidio pattern recognisers only, called without an NLP engine "
+                                             "(no spaCy model offline): no PERSON/LOCATION")
+        n = "; ".join(x for x in (note if name == "medkit" else "", extra) if x)
+        for metric in ("recall", "precision", "f1"):
+            val = getattr(scores, metric)
+            rows.append(Row("deid", "deid", split_desc, name, metric, val, *ci[metric], secs,
+                            anchor="deid (Neamatullah 2008)", anchor_value=PUBLISHED.get(metric),
+                            note="; ".join(x for x in (n, PUB_NOTE if metric in PUBLISHED else "") if x)))
+        rows.append(Row("deid", "deid", split_desc, name, "token_recall", scores.token_recall, note=n))
+        rows.append(Row("deid", "deid", split_desc, name, "token_precision", scores.token_precision, note=n))
+        for typ, d in scores.per_type.items():
+            if d["n_gold"] > 0:
+                rows.append(Row("deid", "deid", split_desc, name, f"recall:{typ}", d["recall"],
+                                note=f"n_gold={int(d['n_gold'])}" + (f"; {n}" if n else "")))
+        print(f"{name}: recall {scores.recall:.3f} precision {scores.precision:.3f} f1 {scores.f1:.3f}")
+
+
+def bench_physionet(fast: bool, rows: list[Row]) -> None:
+    import torch
+
+    from medkit.evaluation import binary_report
+    from medkit.privacy.dp import make_dp_setup_hook
+    from medkit.privacy.federated import run_federated
+    from medkit.privacy.physionet_sites import load_xy, make_sites
+    from medkit.privacy.tabular_mlp import MLP, Standardizer, predict_proba, train_mlp
+    from medkit.training import TrainConfig
+
+    torch.set_num_threads(1)
+    limit = 2000 if fast else None
+    note = "reduced: first 2000 records of each set, 8 federated rounds" if fast else ""
+    a, b = load_xy("a", None, limit), load_xy("b", None, limit)
+    split = f"train set A ({len(a.y)}), test set B ({len(b.y)})"
+    rng = np.random.default_rng(0)
+    val = rng.random(len(a.y)) < 0.2  # early-stopping rows inside set A
+    cfg = TrainConfig(max_epochs=40, batch_size=64, lr=1e-3, patience=6, monitor="val_auroc", mode="max",
+                      progress=False, weight_decay=1e-3)
+
+    def fit_predict(Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, yva: np.ndarray, Xte: np.ndarray,
+                    hook: object = None, c: TrainConfig = cfg) -> np.ndarray:
+        st = Standardizer().fit(Xtr)
+        torch.manual_seed(0)
+        m = MLP(Xtr.shape[1])
+        train_mlp(m, st.transform(Xtr), ytr, c, X_val=st.transform(Xva), y_val=yva, setup_hook=hook)  # type: ignore[arg-type]
+        return predict_proba(m, st.transform(Xte))
+
+    def add(model: str, p: np.ndarray, secs: float, extra: str = "") -> None:
+        rep = binary_report(b.y, p, n_boot=1000, seed=0)["auroc"]
+        rows.append(Row("mortality", "physionet2012", split, model, "auroc", rep.value, rep.ci_low, rep.ci_high, secs,
+                        note="; ".join(x for x in (note, extra) if x)))
+        print(f"{model}: AUROC {rep}")
+
+    t = time.perf_counter()
+    add("pooled", fit_predict(a.X[~val], a.y[~val], a.X[val], a.y[val], b.X), time.perf_counter() - t)
+
+    t = time.perf_counter()
+    p_local = np.zeros(len(b.y))
+    for k in (1, 2, 3, 4):
+        tr, te = a.icu == k, b.icu == k
+        if te.any():
+            p_local[te] = fit_predict(a.X[tr & ~val], a.y[tr & ~val], a.X[tr & val], a.y[tr & val], b.X[te])
+    add("local", p_local, time.perf_counter() - t, "one model per ICU type, each scored on its own ICU type")
+
+    sites = make_sites(a, 4)
+    for strat, name in (("fedavg", "federated"), ("fedprox", "federated-fedprox")):
+        t = time.perf_counter()
+        res = run_federated([(a.X[i], a.y[i]) for i in sites], strategy=strat, rounds=8 if fast else 25,
+                            local_epochs=1, mu=0.01, lr=1e-3, seed=0, timeout_s=900)
+        p = predict_proba(res.model(a.X.shape[1]), res.standardise(b.X))
+        add(name, p, time.perf_counter() - t, f"Flower {strat}, 4 sites = ICU types, one process each, "
+            f"{len(res.rounds)} rounds x 1 local epoch, no early stopping")
+
+    dp_cfg = cfg.model_copy(update={"max_epochs": 15, "patience": None, "grad_clip": None, "batch_size": 128,
+                                    "lr": 3e-3, "scheduler": "none"})
+    for eps in (1.0, 3.0, 8.0):
+        t = time.perf_counter()
+        hook = make_dp_setup_hook(eps, 1e-5, epochs=dp_cfg.max_epochs)
+        p = fit_predict(a.X[~val], a.y[~val], a.X[val], a.y[val], b.X, hook, dp_cfg)
+        r = hook.report()
+        add(f"dp-eps{eps:g}", p, time.perf_counter() - t,
+            f"DP-SGD (Opacus RDP) spent epsilon {r['epsilon_spent']:.2f} at delta 1e-5, noise "
+            f"{r['noise_multiplier']:.2f}, clip 1.0; best epoch chosen on non-private validation rows of set A")
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    fast = "--fast" in argv or os.environ.get("MEDKIT_BENCH_FAST") == "1"
+    warnings.filterwarnings("ignore")
+    rows: list[Row] = []
+    only = [a for a in argv if not a.startswith("--")]
+    if not only or "deid" in only:
+        bench_deid(fast, rows)
+    if not only or "physionet" in only:
+        bench_physionet(fast, rows)
+    notes = ("Reduced settings (MEDKIT_BENCH_FAST=1); see each row's note." if fast else "") + \
+        " Presidio ran without a spaCy model (pattern recognisers only)."
+    write_results("privacy", rows, notes.strip())
+
+
+if __name__ == "__main__":
+    main()
