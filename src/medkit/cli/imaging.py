@@ -127,6 +127,7 @@ def export(
     info, est = load_estimator(bundle)
     target = out or bundle / "model.onnx"
     rng = np.random.default_rng(0)
+    model: torch.nn.Module
     if isinstance(est, ImageClassifier):
         model = est.model_
         x = rng.uniform(0, est.scale, (4, *est.input_shape_)).astype(np.float32)

@@ -80,7 +80,7 @@ def _tar_members(path: str, mtime: float) -> dict[str, bytes]:
                     if fh is not None:
                         out[m.name] = fh.read()
     except (tarfile.TarError, OSError, EOFError) as exc:
-        raise DataError(f"cannot read archive ({exc})", where=path, fix="copy the tarball again from shared data")
+        raise DataError(f"cannot read archive ({exc})", where=path, fix="copy the tarball again from shared data") from None
     return out
 
 

@@ -8,7 +8,7 @@ Intensity normalisation (mean/std of the training pixels) is learnt in ``fit`` a
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -106,6 +106,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
 
         def loss_fn(m: torch.nn.Module, batch: Any) -> torch.Tensor:
             xb, yb = batch
+            m = cast(WithPreprocess, m)
             z = m.pre(xb)  # (B, C, H, W) normalised
             if aug is not None:
                 z, _ = aug(z)
@@ -124,7 +125,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         trainer = Trainer(model, loss_fn, cfg, val_fn=self._val_fn if val is not None else None,
                           description=f"imaging classifier ({self.arch})")
         result = trainer.fit(TensorDataset(x, yi), val)
-        self.model_ = model.eval()
+        self.model_: WithPreprocess = model.eval()
         self.history_ = result.history
         self.best_epoch_ = result.best_epoch
         self.train_seconds_ = result.seconds
@@ -136,6 +137,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         from sklearn.metrics import roc_auc_score
 
         ps, ys, loss, n = [], [], 0.0, 0
+        model = cast(WithPreprocess, model)
         for xb, yb in loader:
             logits = model.net(model.pre(xb))
             loss += float(torch.nn.functional.cross_entropy(logits, yb, reduction="sum"))
@@ -172,4 +174,5 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Most probable class label per image ``(N,)``."""
+        self._check()
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]

@@ -22,6 +22,7 @@ def evaluate_bundle(bundle_dir: str | Path, dataset: str | None = None, *, split
     ``chase_db1``. Per-image tables are written next to the metrics.
     """
     from medkit.imaging.bundle import load_estimator
+    from medkit.imaging.classifier import ImageClassifier
 
     info, est = load_estimator(bundle_dir)
     dataset = dataset or info.extra.get("dataset") or ("br35h" if info.kind == "classifier" else "drive")
@@ -40,7 +41,8 @@ def evaluate_bundle(bundle_dir: str | Path, dataset: str | None = None, *, split
         df = br35h_split(data_dir)
         part = df[df.split == split]
         x = load_resized(part["path"].tolist(), int(info.preprocessing["image_size"])).array
-        p = est.predict_proba(x)[:, 1]  # type: ignore[union-attr]
+        assert isinstance(est, ImageClassifier)
+        p = est.predict_proba(x)[:, 1]
         y = part["label"].to_numpy()
         result["metrics"] = {k: v.as_dict() for k, v in binary_report(y, p, n_boot=n_boot, seed=seed).items()}
         result["n"] = int(len(y))

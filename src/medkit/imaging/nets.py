@@ -21,7 +21,7 @@ def make_classifier_net(arch: str, *, in_channels: int = 1, n_classes: int = 2, 
     from monai.networks.nets import DenseNet, ResNet
 
     if arch == "resnet":
-        return ResNet(block="basic", layers=(1, 1, 1, 1), block_inplanes=[width, 2 * width, 4 * width, 8 * width],
+        return ResNet(block="basic", layers=[1, 1, 1, 1], block_inplanes=[width, 2 * width, 4 * width, 8 * width],
                       spatial_dims=2, n_input_channels=in_channels, num_classes=n_classes, conv1_t_size=5,
                       conv1_t_stride=2)
     if arch == "densenet":
@@ -53,6 +53,9 @@ class Preprocess(nn.Module):
     before, on the host, because antialiased resizing has no exact ONNX equivalent.
     """
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self, scale: float, mean: list[float], std: list[float]) -> None:
         super().__init__()
         self.scale = float(scale)
@@ -69,7 +72,10 @@ class Preprocess(nn.Module):
 class WithPreprocess(nn.Module):
     """``softmax(net(preprocess(x)))`` over the class axis: probabilities straight from raw pixels."""
 
-    def __init__(self, pre: nn.Module, net: nn.Module) -> None:
+    pre: Preprocess
+    net: nn.Module
+
+    def __init__(self, pre: Preprocess, net: nn.Module) -> None:
         super().__init__()
         self.pre = pre
         self.net = net

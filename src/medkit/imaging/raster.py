@@ -8,9 +8,8 @@ a truly coloured image is refused, because silently dropping colour would change
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -35,6 +34,25 @@ def _channel_spread(rgb: np.ndarray, scale: float) -> float:
     return float((np.abs(a[..., 0] - a[..., 1]).mean() + np.abs(a[..., 1] - a[..., 2]).mean()) / 2)
 
 
+def _decode(pil: Any, p: Path, bit_depth: int | None) -> tuple[np.ndarray, int, str]:
+    mode = pil.mode
+    depth = 16 if mode.startswith("I;16") or mode in {"I", "I;16B"} else 8
+    if bit_depth is not None and depth != bit_depth:
+        raise DataError(f"{depth}-bit image ({mode}) where {bit_depth}-bit images are expected", where=str(p),
+                        fix=f"convert it to {bit_depth}-bit (e.g. rescale to 0-255) or use a model trained on "
+                            f"{depth}-bit images")
+    try:
+        if mode in {"P", "PA", "LA", "RGBA", "CMYK", "YCbCr", "1"}:
+            pil = pil.convert("RGB" if mode in {"P", "PA", "RGBA", "CMYK", "YCbCr"} else "L")
+        arr = np.asarray(pil)
+    except Exception as exc:  # noqa: BLE001 - truncated data surface here
+        raise DataError(f"image data are corrupt or truncated ({type(exc).__name__}: {exc})", where=str(p),
+                        fix="copy or export the file again") from None
+    if depth == 16:
+        arr = arr.astype(np.uint16)
+    return arr, depth, mode
+
+
 def read_raster(path: str | Path, *, limits: ImageLimits = DEFAULT_LIMITS,
                 expect: Literal["grayscale", "rgb"] | None = None, bit_depth: int | None = None) -> Image:
     """Read a picture file into an :class:`Image`.
@@ -53,43 +71,25 @@ def read_raster(path: str | Path, *, limits: ImageLimits = DEFAULT_LIMITS,
     p = Path(path)
     if not p.is_file():
         raise DataError(f"image file not found: {p}", where=str(p), fix="check the path")
+    old_max = PILImage.MAX_IMAGE_PIXELS
+    PILImage.MAX_IMAGE_PIXELS = None  # Pillow's bomb guard is replaced by our own, configurable limit
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", PILImage.DecompressionBombWarning)
-            pil = PILImage.open(p)
-    except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning):
-        pil = None  # Pillow's own bomb guard fired; our limit below gives the clearer message
-        w = h = limits.max_pixels + 1
+        pil = PILImage.open(p)  # lazy: parses the header only
+        w, h = pil.size
+        bands = len(pil.getbands())
+        if w * h * bands > limits.max_pixels:
+            raise DataError(f"image is {w}×{h} ({w * h * bands:,} samples), above the limit of "
+                            f"{limits.max_pixels:,}", where=str(p),
+                            fix="downsample it first or raise the limit (--max-pixels / ImageLimits)")
+        arr, depth, mode = _decode(pil, p, bit_depth)
+    except DataError:
+        raise
     except Exception as exc:  # noqa: BLE001 - UnidentifiedImageError, OSError, SyntaxError ...
         raise DataError(f"not a readable image file ({type(exc).__name__}: {exc})", where=str(p),
                         fix="check the file is a complete PNG/JPEG/TIFF") from None
-    if pil is not None:
-        w, h = pil.size
-    bands = len(pil.getbands()) if pil is not None else 1
-    if w * h * bands > limits.max_pixels:
-        raise DataError(f"image is {w}×{h} ({w * h * bands:,} samples), above the limit of {limits.max_pixels:,}",
-                        where=str(p), fix="downsample it first or raise the limit (--max-pixels / ImageLimits)")
-    assert pil is not None
-    mode = pil.mode
-    depth = 16 if mode.startswith("I;16") or mode in {"I", "I;16B"} else 8
-    if bit_depth is not None and depth != bit_depth:
-        raise DataError(f"{depth}-bit image ({mode}) where {bit_depth}-bit images are expected", where=str(p),
-                        fix=f"convert it to {bit_depth}-bit (e.g. rescale to 0-255) or use a model trained on "
-                            f"{depth}-bit images")
-    old_max = PILImage.MAX_IMAGE_PIXELS
-    try:
-        PILImage.MAX_IMAGE_PIXELS = None  # our limit was checked above
-        if mode in {"P", "PA", "LA", "RGBA", "CMYK", "YCbCr", "1"}:
-            pil = pil.convert("RGB" if mode in {"P", "PA", "RGBA", "CMYK", "YCbCr"} else "L")
-        arr = np.asarray(pil)
-    except Exception as exc:  # noqa: BLE001 - truncated data surface here
-        raise DataError(f"image data are corrupt or truncated ({type(exc).__name__}: {exc})", where=str(p),
-                        fix="copy or export the file again") from None
     finally:
         PILImage.MAX_IMAGE_PIXELS = old_max
-    if depth == 16:
-        arr = arr.astype(np.uint16)
-    meta: dict[str, object] = {"format": str(pil.format or p.suffix.lstrip(".").upper())}
+    meta: dict[str, object] = {"format": str(pil.format or p.suffix.lstrip(".").upper()), "mode": mode}
     channels = 3 if arr.ndim == 3 else 1
     if expect == "grayscale" and channels == 3:
         spread = _channel_spread(arr, 65535.0 if depth == 16 else 255.0)

@@ -203,7 +203,7 @@ class UNetSegmenter(BaseEstimator):
             x = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32))[None]  # (1, C, H, W)
             logits = sliding_window_inference(x, (self.roi_size, self.roi_size), sw_batch_size=4,
                                               predictor=self.model_, overlap=self.overlap, mode="gaussian")
-            out.append(torch.softmax(logits, 1)[0, 1].numpy())  # (H, W)
+            out.append(torch.softmax(torch.as_tensor(logits), 1)[0, 1].numpy())  # (H, W)
         return out
 
     def predict(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:

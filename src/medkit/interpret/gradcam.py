@@ -164,8 +164,9 @@ def randomisation_check(model: nn.Module, x: torch.Tensor, *, method: str = "gra
     rand = copy.deepcopy(model)
     torch.manual_seed(seed)
     for m in rand.modules():
-        if hasattr(m, "reset_parameters") and m is not rand:
-            m.reset_parameters()
+        reset = getattr(m, "reset_parameters", None)
+        if callable(reset) and m is not rand:
+            reset()
     if method == "gradcam" and isinstance(kw.get("target_layer"), nn.Module):
         # Map the layer object onto the copy by name.
         name = next(n for n, mm in model.named_modules() if mm is kw["target_layer"])
