@@ -7,6 +7,7 @@ unchanged to validation, test and new patients).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -128,11 +129,13 @@ class SeriesScaler:
 
     def fit(self, data: SequenceData) -> SeriesScaler:
         x = self._log(data.values, data.variables)
-        self.mean_ = np.nan_to_num(np.nanmean(x, axis=(0, 1)))
-        std = np.nan_to_num(np.nanstd(x, axis=(0, 1)))
+        with warnings.catch_warnings():  # a variable never measured in training: mean 0, std 1 below
+            warnings.simplefilter("ignore", RuntimeWarning)
+            self.mean_ = np.nan_to_num(np.nanmean(x, axis=(0, 1)))
+            std = np.nan_to_num(np.nanstd(x, axis=(0, 1)))
+            self.static_mean_ = np.nan_to_num(np.nanmean(data.static, axis=0))
+            sstd = np.nan_to_num(np.nanstd(data.static, axis=0))
         self.std_ = np.where(std > 1e-6, std, 1.0)
-        self.static_mean_ = np.nan_to_num(np.nanmean(data.static, axis=0))
-        sstd = np.nan_to_num(np.nanstd(data.static, axis=0))
         self.static_std_ = np.where(sstd > 1e-6, sstd, 1.0)
         self.horizon_h_ = data.values.shape[1] * data.step_minutes / 60.0
         self.variables_ = data.variables

@@ -28,6 +28,7 @@ What this module does, and does not, do to the values
 
 from __future__ import annotations
 
+import itertools
 import re
 import tarfile
 from collections.abc import Iterable
@@ -241,10 +242,11 @@ def read_records_tar(tar_path: str | Path, outcomes_path: str | Path | None = No
     parsed = []
     try:
         with tarfile.open(tp, "r:gz") as tar:
-            members = sorted((m for m in tar.getmembers() if m.isfile() and m.name.endswith(".txt")),
-                             key=lambda m: m.name)
-            if limit is not None:
-                members = members[:limit]
+            if limit is None:
+                members = sorted((m for m in tar.getmembers() if m.isfile() and m.name.endswith(".txt")),
+                                 key=lambda m: m.name)
+            else:  # stream: stop after `limit` records (the challenge tarballs are name-sorted)
+                members = list(itertools.islice((m for m in tar if m.isfile() and m.name.endswith(".txt")), limit))
             for m in members:
                 fh = tar.extractfile(m)
                 assert fh is not None
