@@ -85,8 +85,8 @@ class HybridNCF(BaseEstimator, RegressorMixin):
         (low, high) clip range; ``None`` = training range.
     """
 
-    def __init__(self, dim: int = 50, hidden: int = 256, dropout: float = 0.1, id_dropout: float = 0.2,
-                 max_epochs: int = 20, batch_size: int = 512, lr: float = 1e-3, weight_decay: float = 1e-4,
+    def __init__(self, dim: int = 50, hidden: int = 256, dropout: float = 0.3, id_dropout: float = 0.2,
+                 max_epochs: int = 20, batch_size: int = 512, lr: float = 3e-4, weight_decay: float = 1e-2,
                  patience: int = 4, als_init: bool = True, seed: int = 0,
                  rating_scale: tuple[float, float] | None = None) -> None:
         self.dim = dim
@@ -140,7 +140,9 @@ class HybridNCF(BaseEstimator, RegressorMixin):
         n_val = max(1, len(vals) // 10)
         yz = ((vals - self.mean_) / self.std_).astype(np.float32)  # standardised target: one lr for any unit
         if self.als_init:
-            self._init_from_als(model, np.column_stack([rows, cols])[perm[n_val:]], yz[perm[n_val:]])
+            # ALS sees all training pairs (it has its own regularisation, no early stopping); the validation pairs
+            # then only decide when the towers/MLP stop, and their loss is optimistic for the warm path.
+            self._init_from_als(model, np.column_stack([rows, cols]), yz)
 
         def tds(idx: np.ndarray) -> TensorDataset:
             return TensorDataset(torch.from_numpy(rows[idx]), torch.from_numpy(cols[idx]), torch.from_numpy(yz[idx]))

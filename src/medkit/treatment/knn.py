@@ -29,7 +29,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from medkit.core.errors import ConfigError
 from medkit.core.logging import get_logger
 from medkit.treatment._checks import check_fitted, check_pairs
-from medkit.treatment.similarity import SIMILARITIES, jaccard_cosine, similarity_matrix
+from medkit.treatment.similarity import SIMILARITIES, covariate_cosine, similarity_matrix
 
 log = get_logger("medkit.treatment.knn")
 
@@ -239,8 +239,8 @@ class KNNRegressor(BaseEstimator, RegressorMixin):
         warm = np.flatnonzero(self.known_entity_)
         out = fallback.copy()
         idx = np.flatnonzero(usable)
-        S_all = jaccard_cosine(np.vstack([F[rows[idx]], F[warm]]))
-        S = S_all[: len(idx), len(idx):]  # (c, n_warm) covariate similarity of each cold entity to warm ones
+        cold_ents, inv = np.unique(rows[idx], return_inverse=True)
+        S = covariate_cosine(F[cold_ents], F[warm])[inv]  # (c, n_warm) similarity of each pair's entity to warm ones
         rated = self.M_[warm][:, cols[idx]].T > 0
         vals = self.R_[warm][:, cols[idx]].T
         cand = np.where(rated, S, -np.inf)

@@ -111,16 +111,15 @@ def similarity_matrix(
     return sim, freq
 
 
-def jaccard_cosine(F: np.ndarray) -> np.ndarray:
-    """(n, n) cosine similarity between the rows of a covariate matrix (used for cold start).
+def covariate_cosine(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """(n_a, n_b) cosine similarity between the rows of two covariate matrices (used for cold start).
 
     Rows of all zeros get similarity 0 to everything.
     """
-    F = np.asarray(F, dtype=np.float64)
-    norms = np.linalg.norm(F, axis=1)
-    safe = np.where(norms > 0, norms, 1.0)
-    G = F / safe[:, None]
-    S = G @ G.T
-    S[norms == 0, :] = 0.0
-    S[:, norms == 0] = 0.0
-    return S
+
+    def unit(F: np.ndarray) -> np.ndarray:
+        F = np.asarray(F, dtype=np.float64)
+        norms = np.linalg.norm(F, axis=1)
+        return F / np.where(norms > 0, norms, 1.0)[:, None]
+
+    return unit(A) @ unit(B).T
