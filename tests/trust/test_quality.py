@@ -14,6 +14,7 @@ from medkit.quality import (
     TableSchema,
     check_dataset,
     check_file,
+    check_images,
     check_table,
     check_xy,
     gate,
@@ -185,10 +186,18 @@ def test_registered_datasets_post_outcome_columns_are_flagged(name, expect):
     assert any(f.check == "post_outcome" and f"'{expect}'" in f.message for f in rep.findings)
 
 
-def test_br35h_has_a_byte_identical_image_pair():
-    rep = check_dataset("br35h")
+def test_br35h_byte_identical_and_near_identical_images():
+    ds = load_dataset("br35h")
+    names = [p.name for p in ds.files]
+    # A known byte-identical pair, a known near-identical pair (same slice re-encoded) and 20 other images.
+    pick = [names.index(n) for n in ("no355.jpg", "no532.jpg", "No12.jpg", "no1090.jpg")] + list(range(1500, 1520))
+    labels = np.asarray(ds.y)[pick]
+    rep = check_images([ds.files[i] for i in pick], labels, "br35h-subset")
     assert rep.tables["duplicates"][0]["extra copies"] == 1
-    assert rep.tables["class_balance"][0]["n"] == 1500
+    near = rep.tables["near_duplicates"][0]
+    assert near["pairs"] >= 2 and near["pairs with different labels"] == 0
+    assert any("no355.jpg" in f.where for f in rep.warnings)
+    assert any("No12.jpg~no1090.jpg" in f.where for f in rep.warnings)
 
 
 def test_physionet_outcome_file_columns_are_post_outcome(shared_data):

@@ -82,8 +82,43 @@ def _smiles_of(ds: Any) -> pd.DataFrame | None:
     return None
 
 
-def check_images(paths: list[Path], labels: np.ndarray, source: str) -> QualityReport:
-    """Byte-identical image files (sha256) within a class (warning) and across classes (error)."""
+def _near_duplicate_images(paths: list[Path], labels: np.ndarray, source: str, rep: QualityReport,
+                           max_distance: int = 2) -> list[Finding]:
+    """Pairs whose 64-bit perceptual hashes (imagehash.phash) differ in <= ``max_distance`` bits: resized,
+    re-encoded or lightly edited copies. Similar-looking slices of different patients can also match, hence a
+    warning, with example file pairs for a human to look at."""
+    from PIL import Image
+
+    from medkit.core.deps import require
+
+    imagehash = require("imagehash", "imaging")
+    bits = np.zeros((len(paths), 64), dtype=np.uint8)
+    for i, p in enumerate(paths):
+        with Image.open(p) as im:
+            bits[i] = imagehash.phash(im.convert("L")).hash.reshape(-1)
+    packed = np.packbits(bits, axis=1).view(">u8").reshape(-1)  # (n,) uint64
+    pairs = []
+    for i in range(len(packed) - 1):  # O(n^2 / 2) XOR + popcount, vectorised per row
+        d = np.unpackbits((packed[i] ^ packed[i + 1:]).view(np.uint8).reshape(-1, 8), axis=1).sum(axis=1)
+        for j in np.flatnonzero(d <= max_distance):
+            pairs.append((i, i + 1 + int(j)))
+    cross = [(i, j) for i, j in pairs if labels[i] != labels[j]]
+    rep.tables["near_duplicates"] = [{"hash": "phash 64-bit", "max Hamming distance": max_distance,
+                                      "pairs": len(pairs), "pairs with different labels": len(cross)}]
+    rep.checks_run.append("near_duplicates")
+    out = []
+    if pairs:
+        ex = ", ".join(f"{paths[i].name}~{paths[j].name}" for i, j in (cross or pairs)[:3])
+        out.append(Finding("duplicates", "warning", f"{len(pairs)} image pair(s) are near-identical (perceptual "
+                           f"hash), {len(cross)} of them with different labels", where=f"{source}: e.g. {ex}",
+                           fix="look at the pairs; drop copies and split by patient so copies cannot straddle "
+                           "train and test", value=float(len(pairs))))
+    return out
+
+
+def check_images(paths: list[Path], labels: np.ndarray, source: str, near: bool = True) -> QualityReport:
+    """Byte-identical image files (sha256) within a class (warning) and across classes (error); with ``near``,
+    perceptually near-identical pairs too (warning)."""
     rep = QualityReport(source=source, n_rows=len(paths), n_columns=2)
     digests = pd.Series([sha256_file(p) for p in paths])
     df = pd.DataFrame({"sha": digests, "label": labels, "file": [p.name for p in paths]})
@@ -102,6 +137,8 @@ def check_images(paths: list[Path], labels: np.ndarray, source: str) -> QualityR
         rep.add(Finding("duplicates", "warning", f"{n_extra} image file(s) are byte-identical copies of another",
                         where=f"{source}: e.g. {', '.join(ex)}",
                         fix="de-duplicate before splitting, or copies will sit in train and test", value=float(n_extra)))
+    if near:
+        rep.findings.extend(_near_duplicate_images(paths, np.asarray(labels), source, rep))
     from medkit.quality.checks import class_balance
 
     f, rows = class_balance(labels, source)

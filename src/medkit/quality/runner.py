@@ -64,8 +64,9 @@ def check_table(
         raise ConfigError(f"split has {len(split)} entries for {len(df)} rows", where="split",
                           fix="pass one split name per row")
     rep = QualityReport(source=source, n_rows=len(df), n_columns=df.shape[1])
-    attrs = set(schema.names("attribute")) | set(schema.names("time")) if schema is not None else set()
-    feats = [c for c in df.columns if c not in {label, id_column, *ignore} and c not in attrs]
+    # Time columns (index/outcome times) are not predictors; subgroup attributes (sex, age) often are, so they stay.
+    times = set(schema.names("time")) if schema is not None else set()
+    feats = [c for c in df.columns if c not in {label, id_column, *ignore} and c not in times]
     X = df[feats]
     groups = df[id_column].to_numpy() if id_column else None
 

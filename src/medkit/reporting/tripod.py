@@ -109,6 +109,7 @@ def _rules(facts: dict[str, Any]) -> dict[str, Callable[[], tuple[Status, str] |
     recal = tr.get("recalibration")
     thr = tr.get("thresholds")
     external = bool(met.get("external") or tr.get("external"))
+    demo = {str(r["attribute"]) for r in tr.get("attribute_summary", [])}
 
     def has_ci() -> bool:
         return any(isinstance(v, dict) and "ci_low" in v for v in pooled.values())
@@ -122,6 +123,10 @@ def _rules(facts: dict[str, Any]) -> dict[str, Callable[[], tuple[Status, str] |
         "8a": lambda: ("done", facts["outcome"]) if facts.get("outcome") else None,
         "9a": lambda: ("done", f"all {facts['n_features']} available predictors, no pre-selection")
         if facts.get("n_features") else None,
+        "10": lambda: ("needs author input", f"{n} participants, {events} events, {facts['n_features']} candidate "
+                                             f"predictors ({events / facts['n_features']:.1f} events per predictor); "
+                                             "the justification is the author's")
+        if n and events and facts.get("n_features") else None,
         "11": lambda: ("done", facts["missing"]) if facts.get("missing") else None,
         "12a": lambda: ("done", f"{cv}; every patient in exactly one test fold") if cv else None,
         "12b": lambda: ("done", {"logistic": "median imputation, standardisation, linear in each predictor",
@@ -152,6 +157,10 @@ def _rules(facts: dict[str, Any]) -> dict[str, Callable[[], tuple[Status, str] |
                                 "config.json in the run directory"),
         "20a": lambda: ("done", f"{n} participants, {events} with the outcome, {n - events} without")
         if n is not None and events is not None else None,
+        "20b": lambda: (("done" if demo & {"sex", "age band", "race", "ethnicity"} else "needs author input"),
+                        f"population table by {', '.join(sorted(demo))}; missing data in quality.html"
+                        + ("" if demo & {"sex", "age band", "race", "ethnicity"} else "; no demographics available"))
+        if demo else None,
         "20c": lambda: None if external else ("not applicable", "no separate evaluation data (cross-validation)"),
         "21": lambda: ("done", "; ".join(f"fold {f['fold']}: n={f['n_test']}" for f in met.get("folds", [])))
         if met.get("folds") else None,
