@@ -253,3 +253,25 @@ def headline(metrics: dict[str, Any]) -> str:
 
 def as_float(x: Any) -> float:
     return float(np.asarray(x))
+
+
+def train_bundle(cfg: TreatmentRunConfig, out: Path | None = None) -> tuple[RunDir, Path]:
+    """Fit the conservative policy on all ACTG 175 patients and write a bundle (no cross-validation)."""
+    from medkit.treatment.policy import ConservativePolicy
+    from medkit.treatment.serving import save_bundle
+
+    seed_everything(cfg.seed)
+    run = RunDir.create(cfg.name, cfg.runs_dir)
+    run.save_config(cfg, seed=cfg.seed)
+    ds = load_dataset("actg175")
+    run.save_datasets([ds.provenance()])
+    df = ds.data
+    a_cfg = cfg.actg
+    policy = ConservativePolicy(base=a_cfg.policy_base, n_boot=a_cfg.policy_n_boot, alpha=a_cfg.alpha,
+                                seed=cfg.seed).fit(df[ACTG_COVARIATES], df["arms"], df[a_cfg.outcome])
+    means = {ACTG_ARMS[int(k)]: float(m) for k, m in zip(policy.arms_, policy.arm_means_, strict=True)}
+    run.save_metrics({"arm_means_in_sample": means, "default_arm": ACTG_ARMS[policy.default_arm_]})
+    bundle = save_bundle(out or run.path / "bundle", policy, name=f"{cfg.name}-actg175-conservative",
+                         arm_names=ACTG_ARMS, reference=a_cfg.reference, outcome=a_cfg.outcome, unit="cells/mm³",
+                         metrics={"arm_means_in_sample": means}, run_dir=str(run.path))
+    return run, bundle
