@@ -73,7 +73,7 @@ def load_resized(paths: Sequence[str | Path], size: int, *, limits: ImageLimits 
 def fundus_input(image: np.ndarray, fov: np.ndarray | None = None, channels: str = "green") -> np.ndarray:
     """Fundus photograph ``(H, W, 3)`` uint8 → network input ``(C, H, W)`` float32, standardised inside the FOV.
 
-    Per-image standardisation (mean 0, sd 1 over FOV pixels) removes most of the brightness and contrast
+    Per-image standardisation (mean 0, sd 1 over FOV pixels; outside the FOV the nearest FOV value) removes most of the brightness and contrast
     differences between cameras, which is what lets a DRIVE-trained model run on CHASE_DB1 unchanged.
     ``channels="green"`` keeps the green channel (highest vessel contrast), ``"rgb"`` all three.
     """
@@ -88,5 +88,11 @@ def fundus_input(image: np.ndarray, fov: np.ndarray | None = None, channels: str
     mu = a[m].mean(axis=0)
     sd = a[m].std(axis=0) + 1e-6
     z = (a - mu) / sd
-    z[~m] = 0.0
-    return np.ascontiguousarray(z.transpose(2, 0, 1))  # (C, H, W)
+    if not m.all():
+        # Outside the FOV, copy the nearest FOV pixel: a hard dark rim would look like a vessel edge to the
+        # network and produce false positives all around the FOV border.
+        from scipy import ndimage
+
+        idx = ndimage.distance_transform_edt(~m, return_distances=False, return_indices=True)
+        z = z[idx[0], idx[1]]
+    return np.ascontiguousarray(z.transpose(2, 0, 1), dtype=np.float32)  # (C, H, W)
