@@ -157,6 +157,9 @@ class KNNRegressor(BaseEstimator, RegressorMixin):
         with np.errstate(invalid="ignore"):
             self.means_x_ = np.where(Mx.sum(1) > 0, Rx.sum(1) / np.maximum(Mx.sum(1), 1), self.global_mean_)
         self.R_, self.M_ = R, M
+        pos = np.full((n_e, n_t), len(rows), dtype=np.int64)
+        pos[rows[::-1], cols[::-1]] = np.arange(len(rows))[::-1]  # first occurrence of each pair in X
+        self.pos_ = pos
         self.entity_features_ = None if entity_features is None else np.asarray(entity_features, dtype=float)
         return self
 
@@ -195,6 +198,8 @@ class KNNRegressor(BaseEstimator, RegressorMixin):
         else:
             top = np.broadcast_to(np.arange(n_x), cand.shape)
         s_top = np.take_along_axis(cand, top, axis=1)
+        if self.k < n_x:
+            top, s_top = self._break_ties(cand, top, s_top, (self.pos_ if ub else self.pos_.T)[:, ys].T)
         v_top = np.take_along_axis(vals, top, axis=1)
         pos = s_top > 0
         w = np.where(pos, s_top, 0.0)
@@ -213,6 +218,24 @@ class KNNRegressor(BaseEstimator, RegressorMixin):
             ref = self.global_mean_ + bx[top] + by[ys][:, None]
         dev = (w * np.where(pos, v_top - ref, 0.0)).sum(1)
         return base_x + np.where(enough, dev / np.where(wsum > 0, wsum, 1.0), 0.0)
+
+    def _break_ties(self, cand: np.ndarray, top: np.ndarray, s_top: np.ndarray, order: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """Resolve ties at the k-th similarity like Surprise: the neighbour whose rating came first in training wins.
+
+        ``argpartition`` picks arbitrarily among equal similarities (common when two rows share only 2 items and
+        Pearson is exactly ±1); only rows where a tie straddles the cut-off are re-sorted, by (−sim, position).
+        """
+        thr = s_top.min(1, keepdims=True)
+        tie = ((cand == thr).sum(1) > (s_top == thr).sum(1)) & (thr[:, 0] > 0)
+        if tie.any():
+            r = np.flatnonzero(tie)
+            full = np.lexsort((order[r], -cand[r]), axis=1)[:, : self.k]
+            top = top.copy()
+            s_top = s_top.copy()
+            top[r] = full
+            s_top[r] = np.take_along_axis(cand[r], full, axis=1)
+        return top, s_top
 
     def _predict_cold(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         n_e, n_t = self.R_.shape
