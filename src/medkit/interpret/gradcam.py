@@ -164,9 +164,10 @@ def randomisation_check(model: nn.Module, x: torch.Tensor, *, method: str = "gra
     rand = copy.deepcopy(model)
     torch.manual_seed(seed)
     for m in rand.modules():
-        reset = getattr(m, "reset_parameters", None)
-        if callable(reset) and m is not rand:
-            reset()
+        # Re-draw the learnt filters (conv/linear); normalisation layers keep their statistics so the
+        # random network's activations stay in range and its map is not trivially empty.
+        if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)):
+            m.reset_parameters()
     if method == "gradcam" and isinstance(kw.get("target_layer"), nn.Module):
         # Map the layer object onto the copy by name.
         name = next(n for n, mm in model.named_modules() if mm is kw["target_layer"])
