@@ -121,6 +121,9 @@ def create_engine(url: str) -> Engine:
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
+            # WAL + NORMAL: no corruption and no half-written transaction on a crash; a power cut may drop the
+            # last commits. Avoids an fsync per prediction (13 ms here). Use PostgreSQL for strict durability.
+            cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 

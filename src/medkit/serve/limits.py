@@ -14,11 +14,12 @@ from typing import Any
 Scope = dict[str, Any]
 
 
-async def _send_json(send: Any, status: int, payload: dict[str, Any], headers: list[tuple[bytes, bytes]] = ()) -> None:
+async def _send_json(send: Any, status: int, payload: dict[str, Any],
+                     headers: list[tuple[bytes, bytes]] | None = None) -> None:
     body = json.dumps(payload).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            *headers]})
+                            *(headers or [])]})
     await send({"type": "http.response.body", "body": body})
 
 

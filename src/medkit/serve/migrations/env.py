@@ -23,6 +23,6 @@ connection = config.attributes.get("connection")
 if connection is not None:
     _run(connection)
 else:  # pragma: no cover - only with the alembic command line
-    engine = create_engine(config.get_main_option("sqlalchemy.url"))
+    engine = create_engine(config.get_main_option("sqlalchemy.url") or "sqlite://")
     with engine.begin() as conn:
         _run(conn)
