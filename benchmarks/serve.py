@@ -18,6 +18,7 @@ import asyncio
 import io
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -116,9 +117,14 @@ async def _open_loop(url: str, bodies: list[dict[str, Any]], token: str, rate: f
             errors += 0 if ok else 1
 
         t0 = time.perf_counter() + 0.2
-        await asyncio.gather(*(one(i, t0 + i / rate) for i in range(n)))
+        tasks = [asyncio.create_task(one(i, t0 + i / rate)) for i in range(n)]
+        # Bounded: whatever has not finished 15 s after the last scheduled send counts as an error.
+        _, pending = await asyncio.wait(tasks, timeout=duration + 15.0)
+        for task in pending:
+            task.cancel()
+        errors += len(pending)
         wall = time.perf_counter() - t0
-    return lat, errors, wall
+    return lat, errors, wall  # lat: completed requests only; "rps" below counts completed requests
 
 
 def _imaging(url: str, png: bytes, token: str, n: int) -> tuple[list[float], int, float]:
@@ -137,28 +143,21 @@ def _imaging(url: str, png: bytes, token: str, n: int) -> tuple[list[float], int
 
 
 def _schemathesis(base: str, token: str, out: Path) -> tuple[int, int, str]:
-    report = out / "st.json"
     cmd = [str(Path(PY).parent / "schemathesis"), "run", f"{base}/api/v1/openapi.json", "--checks",
            "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance",
            "--max-examples", str(ST_MAX_EXAMPLES), "--max-time", str(ST_MAX_TIME), "--seed", "0",
-           "-H", f"Authorization: Bearer {token}", "--continue-on-failure", "--report", "junit",
-           "--report-junit-path", str(report.with_suffix(".xml")), "--request-timeout", "30", "--workers", "1"]
+           "-H", f"Authorization: Bearer {token}", "--continue-on-failure", "--request-timeout", "30", "--workers", "1"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=ST_MAX_TIME + 120)
     text = proc.stdout + proc.stderr
     (out / "schemathesis.log").write_text(text)
+    # The summary lists each failure kind once with its count, e.g. "❌ ST101 Server error: 1".
     server_errors = schema_violations = 0
-    import xml.etree.ElementTree as ET
-
-    xml = report.with_suffix(".xml")
-    if xml.exists():
-        for case in ET.parse(xml).iter("testcase"):
-            for fail in list(case.iter("failure")) + list(case.iter("error")):
-                msg = (fail.get("message") or "") + (fail.text or "")
-                if "Server error" in msg or "5xx" in msg or "server error" in msg.lower():
-                    server_errors += 1
-                if any(k in msg for k in ("Response violates schema", "Undocumented HTTP status code",
-                                          "Undocumented Content-Type", "Missing Content-Type")):
-                    schema_violations += 1
+    for m in re.finditer(r"ST(\d+) ([^:\n]+): (\d+)", text):
+        code, name, n = int(m.group(1)), m.group(2).lower(), int(m.group(3))
+        if code == 101 or "server error" in name:
+            server_errors += n
+        elif any(k in name for k in ("schema", "status code", "content-type", "content type")):
+            schema_violations += n
     summary = next((ln for ln in reversed(text.splitlines()) if ln.strip()), "")
     return server_errors, schema_violations, summary[-200:]
 

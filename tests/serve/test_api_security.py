@@ -107,6 +107,14 @@ def test_unknown_model_or_version_is_404(env: Env) -> None:
     assert env.client.get("/api/v1/models/nope", headers=env.h("clinician")).status_code == 404
     assert env.client.get("/api/v1/models/wdbc-risk/versions/3/card", headers=env.h("clinician")).status_code == 404
     assert env.client.get("/api/v1/jobs/0123abcd", headers=env.h("clinician")).status_code == 404
+    # Version numbers beyond any integer column are a validation error, not a database overflow (schemathesis).
+    huge = "12590351691486590926848"
+    r = env.client.post(f"/api/v1/models/wdbc-risk/versions/{huge}/stage", json={"stage": "archived"},
+                        headers=env.h("admin"))
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["path", "version"]
+    assert env.client.get(f"/api/v1/models/wdbc-risk/versions/{huge}/card", headers=env.h("admin")).status_code == 422
+    r = env.client.post(f"/api/v1/clinical/wdbc-risk/predict?version={huge}", json=body, headers=env.h("clinician"))
+    assert r.status_code == 422
     # A clinical model asked for on the treatment endpoint does not exist there either.
     r = env.client.post("/api/v1/treatment/wdbc-risk/recommend", json={"patient": {"age": 1}},
                         headers=env.h("clinician"))

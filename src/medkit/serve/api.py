@@ -6,7 +6,7 @@ import datetime as _dt
 import io
 from typing import Any
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Path, Query, Request, Response, UploadFile
 from fastapi.responses import JSONResponse
 from sqlalchemy import select, text
 
@@ -42,6 +42,8 @@ from medkit.serve.service import Served, Service
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS)
 VersionQ = Query(None, ge=1, le=1_000_000, description="Model version; default: production, else newest non-archived")
+# Bounded so that a huge number is a 422, not an integer overflow inside the database driver (found by schemathesis).
+VersionP = Path(ge=1, le=1_000_000, description="Model version")
 
 
 def _served(resp: Response, served: Served) -> dict[str, Any]:
@@ -121,7 +123,7 @@ def get_model(name: str, p: Principal = Depends(require("models:read")), svc: Se
 
 
 @router.get("/models/{name}/versions/{version}/card", response_model=ModelCard, tags=["models"])
-def model_card(name: str, version: int, p: Principal = Depends(require("models:read")),
+def model_card(name: str, version: int = VersionP, p: Principal = Depends(require("models:read")),
                svc: Service = Depends(get_service)) -> Any:
     """The model card (markdown) attached to a version."""
     with svc.sf() as db:
@@ -130,7 +132,7 @@ def model_card(name: str, version: int, p: Principal = Depends(require("models:r
 
 
 @router.post("/models/{name}/versions/{version}/stage", response_model=ModelCard, tags=["models"])
-def set_stage(name: str, version: int, body: StageRequest, p: Principal = Depends(require("models:write")),
+def set_stage(name: str, body: StageRequest, version: int = VersionP, p: Principal = Depends(require("models:write")),
               svc: Service = Depends(get_service)) -> Any:
     """Move a version to staging, production or archived (admins only); audited."""
     registry.set_stage(svc.sf, name, version, body.stage, actor=audit.Actor(p.username, p.role))
