@@ -141,3 +141,29 @@ def test_bad_csv_inputs(tmp_path):
     assert _fails(res, "0/1")
     res = runner.invoke(app, ["clinical", "train", "--dataset", "wdbc", "--model", "grud", "--out", str(tmp_path)])
     assert _fails(res, "does not fit a binary task")
+
+
+def test_survival_predict_and_dp_training(tmp_path):
+    from medkit.data import load_dataset
+
+    res = runner.invoke(app, ["clinical", "train", "--dataset", "veteran", "--model", "coxph", "--out",
+                              str(tmp_path / "vet"), "--runs-dir", str(tmp_path / "runs"), "--n-boot", "20"])
+    assert res.exit_code == 0, res.output
+    load_dataset("veteran").X.head(5).to_csv(tmp_path / "vet.csv", index=False)
+    res = runner.invoke(app, ["clinical", "predict", str(tmp_path / "vet"), str(tmp_path / "vet.csv"),
+                              "--out", str(tmp_path / "vp")])
+    assert res.exit_code == 0, res.output
+    preds = json.loads((tmp_path / "vp.json").read_text())["predictions"]
+    surv_cols = [k for k in preds[0] if k.startswith("survival_t")]
+    assert len(preds) == 5 and len(surv_cols) == 3
+    assert all(p[surv_cols[0]] >= p[surv_cols[-1]] for p in preds)  # survival falls over time
+    # differential privacy: the accountant's spent epsilon stays within the requested budget
+    res = runner.invoke(app, ["clinical", "train", "--dataset", "wdbc", "--model", "mlp", "--dp-epsilon", "2",
+                              "--max-epochs", "2", "--out", str(tmp_path / "dp"), "--runs-dir", str(tmp_path / "dpr"),
+                              "--n-boot", "10"])
+    assert res.exit_code == 0, res.output
+    priv = json.loads(next((tmp_path / "dpr").glob("*/privacy.json")).read_text())
+    assert 0 < priv["epsilon_spent"] <= 2.0 + 1e-6
+    res = runner.invoke(app, ["clinical", "train", "--dataset", "wdbc", "--model", "gbm", "--dp-epsilon", "2",
+                              "--out", str(tmp_path / "dp2")])
+    assert _fails(res, "--dp-epsilon is supported for the mlp")
