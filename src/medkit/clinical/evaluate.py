@@ -62,7 +62,7 @@ class SurvivalEvaluation:
 def evaluate_survival(train_time: np.ndarray, train_event: np.ndarray, time: np.ndarray, event: np.ndarray,
                       risk: np.ndarray, surv_prob: np.ndarray | None, times: np.ndarray, *, n_boot: int = 200,
                       seed: int = 0) -> SurvivalEvaluation:
-    """Harrell's C (bootstrap CI), Uno's C, time-dependent AUC and IBS at ``times``.
+    """Harrell's C (bootstrap CI), Uno's C (truncated at ``times[-1]``), time-dependent AUC and IBS at ``times``.
 
     ``surv_prob`` is ``(N, len(times))``; without it the IBS is NaN.
     """
@@ -76,7 +76,7 @@ def evaluate_survival(train_time: np.ndarray, train_event: np.ndarray, time: np.
             return float("nan")
 
     hc = bootstrap_ci(c_fn, yy, np.asarray(risk, float), n_boot=n_boot, seed=seed)
-    uc = sm.uno_c(train_time, train_event, t, e, risk)
+    uc = sm.uno_c(train_time, train_event, t, e, risk, tau=float(times[-1]))  # truncated at the last grid time
     auc, mean_auc = sm.cumulative_dynamic_auc(train_time, train_event, t, e, risk, times)
     ibs = (sm.integrated_brier_score(train_time, train_event, t, e, surv_prob, times)
            if surv_prob is not None else float("nan"))

@@ -128,7 +128,9 @@ def cumulative_dynamic_auc(train_time: np.ndarray, train_event: np.ndarray, time
         est = np.repeat(est[:, None], len(times), axis=1)
     G = CensoringKM.fit(tt, te)
     ipcw = np.zeros(len(t))
-    ipcw[e] = 1.0 / G(t[e])
+    # only events up to the last time point are ever cases, so G is needed (and defined) only there
+    need = e & (t <= times.max())
+    ipcw[need] = 1.0 / G(t[need])
     scores = np.empty(len(times))
     for k, tk in enumerate(times):
         o = np.argsort(-est[:, k], kind="quicksort")
@@ -160,13 +162,19 @@ def _km_survival(time: np.ndarray, event: np.ndarray, at: np.ndarray) -> np.ndar
 
 def brier_scores(train_time: np.ndarray, train_event: np.ndarray, time: np.ndarray, event: np.ndarray,
                  surv_prob: np.ndarray, times: np.ndarray) -> np.ndarray:
-    """IPCW Brier score at each of ``times``; ``surv_prob`` is ``(N, len(times))`` = P(T > t)."""
+    """IPCW Brier score at each of ``times``; ``surv_prob`` is ``(N, len(times))`` = P(T > t).
+
+    Test patients followed beyond the training follow-up are allowed (scikit-survival raises):
+    the censoring weight is only needed for events up to the last time point.
+    """
     tt, te = check_survival(train_time, train_event, "training survival outcome")
     t, e = check_survival(time, event)
     G = CensoringKM.fit(tt, te)
     g_t = G(np.asarray(times, dtype=float))
     g_t[g_t == 0] = np.inf
-    g_y = G(t)
+    g_y = np.full(len(t), np.inf)
+    need = e & (t <= np.max(times))  # only these are cases at some time point
+    g_y[need] = G(t[need])
     g_y[g_y == 0] = np.inf
     out = np.empty(len(times))
     for k, tk in enumerate(times):
