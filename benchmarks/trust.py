@@ -60,7 +60,11 @@ def main(argv: list[str] | None = None) -> None:
 
     fast = os.environ.get("MEDKIT_BENCH_FAST") == "1"
     limit = 1000 if fast else None
-    note = "FAST: 1,000 records per set" if fast else ""
+    base_note = "FAST: 1,000 records per set" if fast else ""
+
+    def note(*parts: str) -> str:
+        return "; ".join(p for p in (base_note, *parts) if p)
+
     data_dir = _data_dir()
     rows: list[Row] = []
     task, dsname = "icu-mortality", "physionet2012 A→B"
@@ -80,17 +84,17 @@ def main(argv: list[str] | None = None) -> None:
         sec = time.perf_counter() - t
         n_schema = sum(f.check == "schema" for f in rep.errors)
         rows.append(Row("data-quality", "physionet2012-a", key, "medkit.quality", "schema rule violations (errors)",
-                        float(n_schema), seconds=sec, note=note + ("; raw values before clinical cleaning rules"
-                                                                      if key == "raw" else "; after clean_records")))
+                        float(n_schema), seconds=sec, note=note("raw values before clinical cleaning rules" if key == "raw"
+                                                  else "after clean_records")))
         rows.append(Row("data-quality", "physionet2012-a", key, "medkit.quality", "post-outcome columns flagged",
-                        float(sum(f.check == "post_outcome" for f in rep.errors)), note=note))
+                        float(sum(f.check == "post_outcome" for f in rep.errors)), note=note()))
     both = A["clean"].copy()
     both = both._append(B["clean"])  # noqa: SLF001 - pandas concat of two frames with the same columns
     split = ["A"] * len(A["clean"]) + ["B"] * len(B["clean"])
     rep = check_table(both, split=split, reference_split="A", task="none", source="A vs B")
     shift = rep.tables.get("shift A vs B", [])
     rows.append(Row("data-quality", dsname, "A vs B", "medkit.quality", "max PSI over variables",
-                    float(max(r["PSI"] for r in shift)), note=f"{note}; variable {shift[0]['variable']}"))
+                    float(max(r["PSI"] for r in shift)), note=note(f"variable {shift[0]['variable']}")))
 
     # -- model on A (train / validation), evaluated on B -------------------------------------------------------
     XA, XB = A["clean"], B["clean"]
@@ -104,10 +108,10 @@ def main(argv: list[str] | None = None) -> None:
     for m in ("auroc", "auprc", "brier"):
         r = rep_b[m]
         rows.append(Row(task, dsname, "B (external)", "HistGradientBoosting", m, r.value, r.ci_low, r.ci_high,
-                        seconds=fit_s, note=note))
+                        seconds=fit_s, note=note("fit seconds on the shared 2-core machine")))
     cal0 = calibration(yB, pB)
     rows.append(Row(task, dsname, "B (external)", "HistGradientBoosting (uncalibrated)", "calibration slope",
-                    cal0.slope, note=note))
+                    cal0.slope, note=note()))
     for method, sk in (("platt", "sigmoid"), ("isotonic", "isotonic"), ("temperature", None)):
         _, res, _ = recalibrate(yval, pval, yB, pB, method)  # type: ignore[arg-type]
         anchor_val = None
@@ -116,9 +120,9 @@ def main(argv: list[str] | None = None) -> None:
             anchor_val = float(np.mean((cc.predict_proba(XB)[:, 1] - yB) ** 2))
         rows.append(Row(task, dsname, "B (external)", f"medkit {method}", "Brier", res.after.brier,
                         anchor=f"sklearn CalibratedClassifierCV({sk})" if sk else None, anchor_value=anchor_val,
-                        note=f"{note}; before {res.before.brier:.4f}; calibrator fitted on 30% of A"))
+                        note=note(f"before {res.before.brier:.4f}", "calibrator fitted on 30% of A")))
         rows.append(Row(task, dsname, "B (external)", f"medkit {method}", "calibration slope", res.after.slope,
-                        note=f"{note}; before {res.before.slope:.3f}"))
+                        note=note(f"before {res.before.slope:.3f}")))
 
     # -- conformal sets on B, calibrated on A-val --------------------------------------------------------------
     from mapie.classification import SplitConformalClassifier
@@ -133,20 +137,20 @@ def main(argv: list[str] | None = None) -> None:
         rows.append(Row(task, dsname, "B (external)", "medkit split conformal (LAC)",
                         f"coverage at target {1 - alpha:.2f}", cov.coverage, cov.ci_low, cov.ci_high,
                         anchor="MAPIE SplitConformalClassifier", anchor_value=anchor_cov,
-                        note=f"{note}; mean set size {cov.mean_size:.2f}; coverage in deaths "
-                             f"{cov.per_class['1']:.3f}"))
+                        note=note(f"mean set size {cov.mean_size:.2f}",
+                                  f"coverage in deaths {cov.per_class['1']:.3f}")))
         mond = ConformalClassifier(alpha, class_conditional=True).fit(pval, yval)
         cm = coverage_check(yB, mond.predict_sets(pB), alpha)
         rows.append(Row(task, dsname, "B (external)", "medkit class-conditional conformal",
                         f"coverage in deaths at target {1 - alpha:.2f}", cm.per_class["1"],
-                        note=f"{note}; overall {cm.coverage:.3f}, mean set size {cm.mean_size:.2f}"))
+                        note=note(f"overall {cm.coverage:.3f}, mean set size {cm.mean_size:.2f}")))
 
     # -- threshold chosen on A, applied to B -------------------------------------------------------------------
     op_a = threshold_for_sensitivity(yval, pval, 0.8)
     op_b = operating_point(yB, pB, op_a.threshold, "chosen on A-val for sensitivity 0.8")
     rows.append(Row(task, dsname, "B (external)", "threshold for sensitivity >= 0.8 (chosen on A)", "sensitivity",
-                    op_b.sensitivity, *op_b.sensitivity_ci, note=f"{note}; threshold {op_a.threshold:.3f}; "
-                    f"specificity {op_b.specificity:.3f}"))
+                    op_b.sensitivity, *op_b.sensitivity_ci,
+                    note=note(f"threshold {op_a.threshold:.3f}", f"specificity {op_b.specificity:.3f}")))
 
     # -- subgroups on B ----------------------------------------------------------------------------------------
     attrs = {"sex": np.where(XB["static_Gender"] == 1, "male", np.where(XB["static_Gender"] == 0, "female", "missing")),
@@ -156,18 +160,18 @@ def main(argv: list[str] | None = None) -> None:
     sub = subgroup_report(yB, pB, attrs, metrics=("auroc",), n_boot=300 if fast else 1000, seed=0)
     for r in sub:
         rows.append(Row(task, dsname, f"B: {r.attribute} = {r.level}", "HistGradientBoosting", "auroc", r.value,
-                        r.ci_low, r.ci_high, note=f"{note}; n={r.n}, deaths={r.n_events}, gap {r.gap:+.3f}"
-                        + ("; FLAGGED" if r.flagged else "") + (f"; {r.note}" if r.note else "")))
+                        r.ci_low, r.ci_high, note=note(f"n={r.n}, deaths={r.n_events}, gap {r.gap:+.3f}",
+                                                    "FLAGGED" if r.flagged else "", r.note)))
 
     # -- explanations ------------------------------------------------------------------------------------------
     t = time.perf_counter()
     exp = explain(model, XB.iloc[:500])
     shap_s = time.perf_counter() - t
     top = ", ".join(exp.global_importance()["feature"].head(5))
-    rows.append(Row(task, dsname, "B (500 patients)", "TreeSHAP (shap.TreeExplainer)", "max |sum SHAP + base - logit|",
-                    exp.completeness_gap(), seconds=shap_s, note=f"{note}; top features: {top}"))
+    rows.append(Row(task, dsname, "B (500 patients)", "TreeSHAP (shap.TreeExplainer)", "max abs(sum SHAP + base - logit)",
+                    exp.completeness_gap(), seconds=shap_s, note=note(f"top features: {top}")))
     write_results("trust", rows, notes=f"PhysioNet 2012: HistGradientBoosting on set A summary features (cleaned), "
-                  f"external evaluation on set B. Data load {load_s:.0f} s. {note}")
+                  f"external evaluation on set B. Data load {load_s:.0f} s. {base_note}")
 
 
 if __name__ == "__main__":

@@ -72,6 +72,9 @@ def test_trust_analysis_fills_the_card_and_more_items(trusted_run, wdbc_run):
     items = json.loads((path / "tripod_ai.json").read_text())
     s = {i["id"]: i["status"] for i in items}
     assert s["7"] == s["11"] == s["12f"] == s["14"] == s["23a"] == s["24"] == "done"
+    ev = {i["id"]: i["evidence"] for i in items}
+    assert s["10"] == "needs author input" and "212 events, 30 candidate predictors (7.1 events per predictor)" in ev["10"]
+    assert s["20b"] == "needs author input" and "no demographics available" in ev["20b"]  # tumour size is not one
     trust = json.loads((path / "trust.json").read_text())
     assert trust["quality"]["n_errors"] == 0 and trust["population"] == {
         "n": 569, "events": 212, "prevalence": pytest.approx(212 / 569), "n_features": 30}
