@@ -109,7 +109,7 @@ def bench_physionet(fast: bool, rows: list[Row]) -> None:
 
     torch.set_num_threads(1)
     limit = 2000 if fast else None
-    note = "reduced: first 2000 records of each set, 8 federated rounds" if fast else ""
+    note = "reduced: first 2000 records of each set, 10 federated rounds" if fast else ""
     a, b = load_xy("a", None, limit), load_xy("b", None, limit)
     split = f"train set A ({len(a.y)}), test set B ({len(b.y)})"
     rng = np.random.default_rng(0)
@@ -145,11 +145,11 @@ def bench_physionet(fast: bool, rows: list[Row]) -> None:
     sites = make_sites(a, 4)
     for strat, name in (("fedavg", "federated"), ("fedprox", "federated-fedprox")):
         t = time.perf_counter()
-        res = run_federated([(a.X[i], a.y[i]) for i in sites], strategy=strat, rounds=8 if fast else 25,
-                            local_epochs=1, mu=0.01, lr=1e-3, seed=0, timeout_s=900)
+        res = run_federated([(a.X[i], a.y[i]) for i in sites], strategy=strat, rounds=10 if fast else 20,
+                            local_epochs=2, mu=0.01, lr=1e-3, seed=0, timeout_s=1200)
         p = predict_proba(res.model(a.X.shape[1]), res.standardise(b.X))
         add(name, p, time.perf_counter() - t, f"Flower {strat}, 4 sites = ICU types, one process each, "
-            f"{len(res.rounds)} rounds x 1 local epoch, no early stopping")
+            f"{len(res.rounds)} rounds x 2 local epochs, no early stopping")
 
     dp_cfg = cfg.model_copy(update={"max_epochs": 15, "patience": None, "grad_clip": None, "batch_size": 128,
                                     "lr": 3e-3, "scheduler": "none"})

@@ -38,13 +38,17 @@ def _found(text: str) -> dict[str, list[str]]:
     ("s/p CABG in 1992, stable", "DateYear", "1992"),
     ("pt is a 94 yo woman", "Age", "94"),
     ("Baltimore, MD 21201 residence", "Zip", "21201"),
+    ("was accepted by St. Agnes but", "Location", "St. Agnes"),
+    ("on 10-15-19 csru note", "Date", "10-15-19"),
+    ("dtr at 202 2671093 today", "Phone", "202 2671093"),
 ])
 def test_each_identifier_type_is_detected(text: str, typ: str, phi: str) -> None:
     assert phi in _found(text).get(typ, []), _found(text)
 
 
 @pytest.mark.parametrize("text", ["BP 120/80 HR 92", "pt is a 58 yo woman", "gave 1/2 NS", "K 3.9 CR 2.1",
-                                  "UO 2130 cc over shift"])
+                                  "UO 2130 cc over shift", "ST ELEVATION in V2", "vent 12/5/40", "I/O 800-1000 cc",
+                                  "suction x 10 minutes"])
 def test_clinical_values_are_not_confident_phi(text: str) -> None:
     assert confident_spans(text) == []
 

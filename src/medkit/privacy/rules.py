@@ -27,15 +27,19 @@ CONFIDENT: list[tuple[str, re.Pattern[str], int]] = [
     ("Phone", re.compile(r"(?<!\d)(?:\+?1[-. ]?)?\(?\d{3}\)?[-. ]?\d{3}[-. ]\d{4}(?!\d)"), 0),
     ("Phone", re.compile(r"(?<![\d/])\d{3} ?- ?\d{3} ?- ?\d{4}(?![\d/])"), 0),
     ("Phone", re.compile(r"(?<![\d/])\d{3} \d{3} \d{4}(?![\d/])"), 0),
-    ("Phone", re.compile(r"(?<![\d/])\d{3}-\d{4}(?![\d/])"), 0),
-    ("Phone", re.compile(r"\b(?:ext|x)\.? ?\d{2,5}\b(?! ?(?:h|hr|hrs|hours?|d|days?|min|mins|wks?|weeks?|times|"
-                         r"mg|ml|cc|units?|l)\b)", re.I), 0),
+    ("Phone", re.compile(r"(?<![\d/])\(?\d{3}\)? ?\d{7}(?!\d)"), 0),
+    ("Phone", re.compile(r"(?<![\d/])\(\d{3} \d{3} \d{4,5}\)"), 0),
+    ("Phone", re.compile(r"(?<![\d/])\(\d{6}-\d{4}\)"), 0),
+    ("Phone", re.compile(r"\bext\.? ?\d{2,5}\b", re.I), 0),
     ("Phone", re.compile(r"\b(?:pager|beeper|beep|phone|tel|cell|fax|page|#)[:# ]*(\d{3,5}(?:-\d{4})?)\b", re.I), 1),
     ("ID", re.compile(r"\b(?:mrn|mr#|med(?:ical)? rec(?:ord)?(?: number| no\.?| #)?|acct|account(?: number| no\.?)?|"
                       r"unit no\.?|ssn|serial(?: number| no\.?)?|device id|id)[:# ]*([A-Z0-9-]*\d[A-Z0-9-]{3,})\b",
                       re.I), 1),
-    ("Date", re.compile(r"(?<![\d/])(?:0?[1-9]|1[0-2])[/-](?:0?[1-9]|[12]\d|3[01])[/-](?:19|20)?\d\d(?![\d/])"), 0),
+    ("Date", re.compile(r"(?<![\d/])(?:0?[1-9]|1[0-2])[/-](?:0?[1-9]|[12]\d|3[01])[/-](?:19|20)\d\d(?![\d/])"), 0),
     ("Date", re.compile(r"\b(?:19|20)\d\d-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])\b"), 0),
+    ("Date", re.compile(r"(?<![\d/-])(?:0?[1-9]|1[0-2])-(?:0?[1-9]|[12]\d|3[01])-\d\d(?![\d/-])"), 0),
+    ("Location", re.compile(r"\b(?:St|ST|Saint|SAINT)\.? (?!(?i:elevation|depression|changes?|segment|seg|wave|"
+                            r"abnormalit)\w*\b)(?:[A-Z][a-z']+|[A-Z]{2,}'?S?)\b"), 0),
     ("Date", re.compile(rf"\b{_MONTH} \d{{1,2}}(?:st|nd|rd|th)?(?:,? (?:19|20)\d\d)?\b", re.I), 0),
     ("Date", re.compile(rf"\b\d{{1,2}}(?:st|nd|rd|th)? (?:of )?{_MONTH},? (?:19|20)\d\d\b", re.I), 0),
     ("DateYear", re.compile(r"\b(?:in|since|from|year|of)\s+((?:19[4-9]\d|20[0-3]\d))\b", re.I), 1),
@@ -45,6 +49,11 @@ CONFIDENT: list[tuple[str, re.Pattern[str], int]] = [
 ]
 
 HINTS: list[tuple[str, re.Pattern[str], int]] = [
+    # ambiguous in ICU notes: 7-digit phones vs volume ranges (800-1000), m/d/yy vs vent settings (12/5/40),
+    # "x45" extensions vs "x 10 minutes"
+    ("phone7", re.compile(r"(?<![\d/])\d{3}-\d{4}(?![\d/])"), 0),
+    ("mdy2", re.compile(r"(?<![\d/])(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])/\d\d(?![\d/])"), 0),
+    ("ext", re.compile(r"\bx ?\d{2,5}\b", re.I), 0),
     ("md_date", re.compile(r"(?<![\d/.])(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])(?![\d/])"), 0),
     ("md_dash", re.compile(r"(?<![\d/.-])(?:0?[1-9]|1[0-2])-(?:0?[1-9]|[12]\d|3[01])(?![\d/-])"), 0),
     ("year4", re.compile(r"(?<![\d.$])(?:19[0-9]\d|20[0-3]\d)(?![\d.%])"), 0),

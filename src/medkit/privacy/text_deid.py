@@ -138,7 +138,7 @@ class TextDeidentifier(BaseEstimator):
         spans: list[list[PhiSpan]] = []
         for text, (rules, scored) in zip(texts, cands, strict=True):
             crf = [PhiSpan(s, e, typ, "crf", p) for s, e, p, typ in scored if p >= thr]
-            spans.append(merge_spans(rules + crf, text))
+            spans.append(_extend_institutions(merge_spans(rules + crf, text), text))
         self.n_propagated_ = 0
         if self.propagate:
             patients = [str(p) for p in notes["patient"]]
@@ -152,7 +152,9 @@ class TextDeidentifier(BaseEstimator):
         for i in rows:
             for s in spans[i]:
                 word = texts[i][s.start:s.end].strip()
-                if s.type in _PROPAGATE and len(word) >= 3 and word.replace(" ", "").isalpha():
+                common = max((self.lexicon_.common.get(w, 0) for w in word.lower().split()), default=0)
+                # never propagate everyday words ("brown" stool, "white" count) found once as a name
+                if s.type in _PROPAGATE and len(word) >= 3 and word.replace(" ", "").isalpha() and common < 3:
                     found.setdefault(word.lower(), s.type)
         if not found:
             return
@@ -215,6 +217,25 @@ class TextDeidentifier(BaseEstimator):
             kept.append("\x00".join(pieces[0::2]))  # original text left in place, surrogates excluded
         _verify_removed(texts_in, patients, spans, kept)
         return DeidResult(out, spans, dict(counts), n_empty, self.n_propagated_)
+
+
+_INSTITUTION = re.compile(r"[ .]*(?:rehab(?:ilitation)?|hospital|hosp|medical|center|centre|memorial|general|clinic|"
+                          r"nursing|home|manor|hospice|health|healthcare|university|institute)\b", re.I)
+_SAINT = re.compile(r"\b(?:st|saint)\.? ?$", re.I)
+
+
+def _extend_institutions(spans: list[PhiSpan], text: str) -> list[PhiSpan]:
+    """Grow Location spans over a following institution word ("Baltimore Rehab") and a leading "St."."""
+    out = []
+    for s in spans:
+        if s.type == "Location":
+            m = _INSTITUTION.match(text, s.end)
+            end = m.end() if m else s.end
+            pre = _SAINT.search(text, max(0, s.start - 7), s.start)
+            start = pre.start() if pre else s.start
+            s = PhiSpan(start, end, s.type, s.source, s.score)
+        out.append(s)
+    return merge_spans(out, text)
 
 
 def _non_phi_vocabulary(patients: list[str], texts: list[str], gold: Sequence[list[PhiSpan]]
