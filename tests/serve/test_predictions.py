@@ -214,3 +214,23 @@ def test_model_list_card_and_promotion(full: Env, clinical_bundle: Path, tmp_pat
     r = full.client.post("/api/v1/models/wdbc-risk/versions/2/stage", json={"stage": "retired"},
                          headers=full.h("admin"))
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "stage"]
+
+
+def test_web_csv_over_the_sync_limit_becomes_a_job(full: Env) -> None:
+    import re
+
+    from fastapi.testclient import TestClient
+
+    from .conftest import PASSWORDS
+
+    c = TestClient(full.app, base_url="http://127.0.0.1")
+    c.post("/login", data={"username": "clinician", "password": PASSWORDS["clinician"]})
+    csrf = re.search(r'name="csrf_token" value="([0-9a-f]+)"', c.get("/apply/wdbc-risk").text).group(1)
+    _, X = _wdbc_rows(150)
+    r = c.post("/apply/wdbc-risk", data={"csrf_token": csrf},
+               files={"file": ("p.csv", X.to_csv(index=False).encode(), "text/csv")}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/jobs/")
+    job_id = r.headers["location"].rsplit("/", 1)[1]
+    assert _wait(full, f"/api/v1/jobs/{job_id}", "admin")["status"] == "done"
+    page = c.get(r.headers["location"])
+    assert "Batch prediction job" in page.text and page.text.count("<tr>") >= 150

@@ -7,10 +7,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import InterfaceError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from medkit import __version__
 from medkit.core.errors import DataError, MedkitError
@@ -107,8 +108,8 @@ def create_app(settings: ServeSettings | None = None, *, loaders: Mapping[str, L
                                                        "where": "database", "fix": fix}},
                             status_code=503, headers={"Retry-After": "5"})
 
-    @app.exception_handler(HTTPException)
-    async def _http_error(request: Request, exc: HTTPException) -> Response:
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if _wants_html(request) and exc.status_code == 401:
             from fastapi.responses import RedirectResponse
 

@@ -166,6 +166,10 @@ async def apply(request: Request, name: str, p: Principal = Depends(page_user),
             data = await upload.read()
             inputs: Any = read_csv_rows(data)
             digest, detail = audit.input_hash(data), f"rows={len(inputs)} csv web"
+            if len(inputs) > svc.settings.sync_max_rows:  # big files run as a job, like the API
+                job = svc.submit_job(p, "clinical", "clinical", name, None, inputs, input_sha256=digest,
+                                     explain=explain)
+                return RedirectResponse(f"/jobs/{job['id']}", status_code=303)
         elif pillar in ("clinical", "treatment"):
             row = parse_row(fields, values)
             inputs, digest, detail = [row], audit.input_hash([row] if pillar == "clinical" else row), "web form"
