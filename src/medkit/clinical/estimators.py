@@ -64,8 +64,10 @@ def _auroc_val(forward: Any) -> Any:
         for batch in loader:
             ps.append(forward(model, batch).float())
             ys.append(batch[-1])
-        y = torch.cat(ys).numpy()
-        return {"val_auroc": float(roc_auc_score(y, torch.cat(ps).numpy())) if len(np.unique(y)) > 1 else 0.5}
+        logits, yt = torch.cat(ps), torch.cat(ys)
+        y = yt.numpy()
+        return {"val_auroc": float(roc_auc_score(y, logits.numpy())) if len(np.unique(y)) > 1 else 0.5,
+                "val_loss": float(torch.nn.functional.binary_cross_entropy_with_logits(logits, yt))}
 
     return val_fn
 
@@ -75,6 +77,7 @@ class _TorchBinary(BaseEstimator, ClassifierMixin):  # type: ignore[misc]
 
     setup_hook: Any
     seed: int
+    monitor: str
     val_fraction: float
     max_epochs: int
     batch_size: int
@@ -92,16 +95,14 @@ class _TorchBinary(BaseEstimator, ClassifierMixin):  # type: ignore[misc]
         yt = torch.as_tensor(y)
         ds_tr = TensorDataset(*[t[tr] for t in tensors], yt[tr])
         ds_va = TensorDataset(*[t[va] for t in tensors], yt[va])
-        pos_weight = 1.0
-
         def loss_fn(model: Any, batch: Any) -> Any:
             logit = forward(model, batch)
-            return torch.nn.functional.binary_cross_entropy_with_logits(
-                logit, batch[-1], pos_weight=torch.tensor(pos_weight))
+            return torch.nn.functional.binary_cross_entropy_with_logits(logit, batch[-1])
 
         cfg = TrainConfig(max_epochs=self.max_epochs, batch_size=self.batch_size, lr=self.lr,
-                          weight_decay=self.weight_decay, patience=self.patience, monitor="val_auroc",
-                          mode="max", seed=self.seed, progress=False, drop_last=True,
+                          weight_decay=self.weight_decay, patience=self.patience, monitor=self.monitor,
+                          mode="max" if self.monitor == "val_auroc" else "min", seed=self.seed, progress=False,
+                          drop_last=True,
                           # Opacus clips per sample; the Trainer's global clipping would distort DP-SGD
                           grad_clip=None if self.setup_hook is not None else 1.0)
         trainer = Trainer(module, loss_fn, cfg, val_fn=_auroc_val(forward), setup_hook=self.setup_hook,
@@ -129,12 +130,17 @@ class MLPClassifier(_TorchBinary):
         training rows is held out for early stopping.
     setup_hook
         Optional Trainer setup hook (e.g. differential privacy).
+    monitor
+        ``val_loss`` (default: early stopping on the validation log-loss keeps the risks
+        calibrated) or ``val_auroc``.
     """
 
     def __init__(self, hidden: int = 64, depth: int = 2, dropout: float = 0.3, max_epochs: int = 60,
                  batch_size: int = 128, lr: float = 1e-3, weight_decay: float = 1e-2, patience: int = 8,
-                 val_fraction: float = 0.15, seed: int = 0, setup_hook: Any = None) -> None:
+                 val_fraction: float = 0.15, seed: int = 0, setup_hook: Any = None,
+                 monitor: str = "val_loss") -> None:
         self.hidden, self.depth, self.dropout = hidden, depth, dropout
+        self.monitor = monitor
         self.max_epochs, self.batch_size, self.lr, self.weight_decay = max_epochs, batch_size, lr, weight_decay
         self.patience, self.val_fraction, self.seed, self.setup_hook = patience, val_fraction, seed, setup_hook
 
@@ -181,8 +187,9 @@ class GRUDClassifier(_TorchBinary):
 
     def __init__(self, hidden: int = 64, dropout: float = 0.3, max_epochs: int = 40, batch_size: int = 64,
                  lr: float = 2e-3, weight_decay: float = 1e-3, patience: int = 6, val_fraction: float = 0.15,
-                 seed: int = 0, setup_hook: Any = None) -> None:
+                 seed: int = 0, setup_hook: Any = None, monitor: str = "val_auroc") -> None:
         self.hidden, self.dropout = hidden, dropout
+        self.monitor = monitor
         self.max_epochs, self.batch_size, self.lr, self.weight_decay = max_epochs, batch_size, lr, weight_decay
         self.patience, self.val_fraction, self.seed, self.setup_hook = patience, val_fraction, seed, setup_hook
 
