@@ -146,3 +146,15 @@ def test_register_tree_registers_every_bundle_to_production(store: Store, clinic
     with store.sf() as db:
         names = sorted(m["name"] for m in registry.list_models(db))
     assert names == ["clinical-wdbc-risk", "treatment-actg175-cd4"]
+
+
+def test_default_name_uses_the_run_directory_for_generic_bundle_names(tmp_path: Path, imaging_bundle: Path) -> None:
+    import json
+
+    bundle = tmp_path / "20261125-091416-br35h-cnn" / "bundle"
+    shutil.copytree(imaging_bundle, bundle)
+    info = json.loads((bundle / "bundle.json").read_text())
+    info["name"] = "bundle"
+    (bundle / "bundle.json").write_text(json.dumps(info))
+    assert registry.default_name(bundle) == "imaging-br35h-cnn"
+    assert registry.default_name(imaging_bundle) == "imaging-br35h-tumour"

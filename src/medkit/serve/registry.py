@@ -194,7 +194,10 @@ def bundle_dirs(root: str | Path) -> list[Path]:
 def default_name(bundle: Path) -> str:
     """A registry name for a bundle: ``<pillar>-<bundle name>``, reduced to allowed characters."""
     info = load_bundle_info(bundle)
-    raw = info.name if info.name.startswith(info.pillar) else f"{info.pillar}-{info.name}"
+    base = info.name
+    if base.lower() in ("", "bundle", "model"):  # a generic folder name: use the run directory's name instead
+        base = re.sub(r"^\d{8}-\d{6}-", "", bundle.parent.name) or info.kind
+    raw = base if base.startswith(info.pillar) else f"{info.pillar}-{base}"
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", raw).strip("-.")[:128]
     return slug or f"{info.pillar}-model"
 
