@@ -104,6 +104,18 @@ def test_subgroups_unavailable_marks_23a_for_the_author(wdbc_run, tmp_path):
     assert s["23a"].status == "needs author input" and "no subgroup attributes" in s["23a"].evidence
 
 
+def test_cli_model_card_rewrites_a_run(trusted_run, tmp_path):
+    from medkit.cli.main import app
+
+    res = CliRunner().invoke(app, ["quality", "model-card", str(trusted_run)])
+    assert res.exit_code == 0, res.output
+    assert "TRIPOD+AI:" in res.output and "need author input" in res.output
+    assert (trusted_run / "plots" / "subgroups.png").is_file()
+    assert "AUROC by subgroup" in (trusted_run / "model_card.html").read_text()
+    res = CliRunner().invoke(app, ["quality", "model-card", str(tmp_path)])
+    assert res.exit_code != 0 and "not a medkit run directory" in str(res.exception)
+
+
 def test_bad_inputs(tmp_path, wdbc_run):
     with pytest.raises(DataError, match="not a medkit run directory"):
         write_model_card(tmp_path)

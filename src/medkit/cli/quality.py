@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(no_args_is_help=True, help="Data-quality checks.")
+app = typer.Typer(no_args_is_help=True, help="Data-quality checks and model cards.")
 
 
 @app.command()
@@ -49,3 +49,24 @@ def check(
     typer.echo(f"Report: {html.resolve()}")
     if strict:
         gate(rep, allow_warnings=allow_quality_warnings)
+
+
+@app.command("model-card")
+def model_card(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory (see `medkit runs list`).")],
+) -> None:
+    """(Re)write model_card.md/.html and the TRIPOD+AI checklist of a run from what the run directory holds.
+
+    Put the author's answers (intended use, ethics approval, ...) in RUN_DIR/model_card_info.json first.
+    """
+    import json
+
+    from medkit.reporting.model_card import write_model_card
+
+    paths = write_model_card(run_dir)
+
+    items = json.loads(paths.tripod_json.read_text())
+    counts = {s: sum(i["status"] == s for i in items) for s in ("done", "not applicable", "needs author input")}
+    typer.echo(f"TRIPOD+AI: {counts['done']} done, {counts['not applicable']} not applicable, "
+               f"{counts['needs author input']} need author input")
+    typer.echo(f"Model card: {paths.html.resolve()}")

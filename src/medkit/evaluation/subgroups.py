@@ -129,3 +129,23 @@ def subgroup_table(rows: Sequence[SubgroupRow]) -> list[dict[str, Any]]:
                     "gap": f"{r.gap:+.3f}" if np.isfinite(r.gap) else "—",
                     "flag": "⚑ gap" if r.flagged else r.note})
     return out
+
+
+def subgroup_plot(rows: Sequence[SubgroupRow], metric: str = "auroc", title: str | None = None) -> Any:
+    """Forest plot of one metric by subgroup: point, 95% CI, overall value as a dashed line; flagged in red."""
+    from medkit.evaluation.plots import _plt
+
+    sel = [r for r in rows if r.metric == metric and np.isfinite(r.value)]
+    if not sel:
+        raise DataError(f"no finite '{metric}' values to plot", where="subgroup_plot", fix="choose another metric")
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.0, 0.6 + 0.34 * len(sel)))
+    ys = np.arange(len(sel))[::-1]
+    for y, r in zip(ys, sel, strict=True):
+        c = "#C0392B" if r.flagged else "#2C3E50"
+        ax.errorbar(r.value, y, xerr=[[r.value - r.ci_low], [r.ci_high - r.value]], fmt="o", color=c, capsize=3)
+    ax.axvline(sel[0].overall, ls="--", c="grey", lw=1, label=f"overall {sel[0].overall:.3f}")
+    ax.set_yticks(ys, [f"{r.attribute}: {r.level} (n={r.n})" for r in sel])
+    ax.set(xlabel=f"{metric} (95% bootstrap CI)", title=title or f"{metric} by subgroup")
+    ax.legend(fontsize=8, loc="lower left")
+    return fig

@@ -226,6 +226,8 @@ def write_model_card(run_dir: str | Path, info: ModelCardInfo | None = None) -> 
                 s.table(t)
         if title == "What drives predictions" and (p / "plots" / "shap_importance.png").is_file():
             s.figure(p / "plots" / "shap_importance.png", "Mean |SHAP| per feature; dots are patients")
+        if title == "Subgroups" and (p / "plots" / "subgroups.png").is_file():
+            s.figure(p / "plots" / "subgroups.png", "AUROC by subgroup with 95% CI; red = flagged gap")
         if title == "Calibration" and (p / "plots" / "recalibration.png").is_file():
             s.figure(p / "plots" / "recalibration.png", "Reliability before and after recalibration")
     paths = ModelCardPaths(p / "model_card.md", p / "model_card.html", p / "tripod_ai.md", p / "tripod_ai.json")
@@ -285,7 +287,7 @@ def add_trust_to_run(run: RunDir | str | Path, X: Any, y: Any, *, groups: Any = 
     from medkit.evaluation.calibration import calibration
     from medkit.evaluation.conformal import ConformalClassifier, coverage_check
     from medkit.evaluation.recalibration import cross_fit_recalibration, result_rows
-    from medkit.evaluation.subgroups import subgroup_report, subgroup_table
+    from medkit.evaluation.subgroups import subgroup_plot, subgroup_report, subgroup_table
     from medkit.evaluation.thresholds import threshold_by_net_benefit, threshold_for_sensitivity
     from medkit.quality import check_xy
 
@@ -336,6 +338,8 @@ def add_trust_to_run(run: RunDir | str | Path, X: Any, y: Any, *, groups: Any = 
             trust["subgroups"] = [r.as_dict() for r in rows]
             trust["subgroup_table"] = subgroup_table(rows)
             trust["subgroup_gap_flag"] = 0.05
+            if any(r.metric == "auroc" and np.isfinite(r.value) for r in rows):
+                eplots.save(subgroup_plot(rows, "auroc"), plots / "subgroups.png")
             flagged = [r for r in rows if r.flagged]
             lim += [f"{r.metric} in {r.attribute} = {r.level} differs from overall by {r.gap:+.3f}" for r in flagged]
     if model is not None:
