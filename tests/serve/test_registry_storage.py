@@ -158,3 +158,40 @@ def test_default_name_uses_the_run_directory_for_generic_bundle_names(tmp_path: 
     (bundle / "bundle.json").write_text(json.dumps(info))
     assert registry.default_name(bundle) == "imaging-br35h-cnn"
     assert registry.default_name(imaging_bundle) == "imaging-br35h-tumour"
+
+
+def test_concurrent_appends_keep_one_chain(store: Store) -> None:
+    # Predictions (audit only) and sign-ins (a write, then audit) from many threads at once: the chain must stay
+    # linear (no two records linking to the same predecessor) and nothing may deadlock.
+    import threading
+
+    from medkit.serve.security import create_user
+
+    with store.sf.begin() as db:
+        user = create_user(db, "u", "a-long-password", "clinician")
+    errors: list[BaseException] = []
+
+    def work(k: int) -> None:
+        try:
+            for i in range(15):
+                with store.sf.begin() as db:
+                    if i % 3 == 0:
+                        audit.lock_chain(db)
+                        from medkit.serve.security import issue_token
+
+                        issue_token(db, db.get(type(user), user.id), days=1)
+                    audit.record(db, ADMIN, "predict.clinical", input_sha256=f"{k:032d}{i:032d}")
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors and not any(t.is_alive() for t in threads)
+    with store.sf() as db:
+        events = list(db.execute(select(AuditEvent).order_by(AuditEvent.id)).scalars())
+        assert len(events) == 90
+        assert len({e.prev_hash for e in events}) == 90  # every record has its own predecessor
+        assert audit.verify_chain(db) == (True, None)

@@ -79,6 +79,7 @@ def adduser(
     store = Store.open(_settings(db_url, home))  # type: ignore[arg-type]
     try:
         with store.sf.begin() as db:
+            audit.lock_chain(db)  # before any write: one lock order (see audit.lock_chain)
             user = create_user(db, username, password, role)
             audit.record(db, cli_actor(), "user.create", detail=f"user={user.username} role={user.role}")
     finally:

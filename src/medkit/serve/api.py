@@ -80,6 +80,7 @@ def token(body: TokenRequest, request: Request, svc: Service = Depends(get_servi
         raise HTTPException(status_code=429, detail="too many sign-in attempts; wait a minute",
                             headers={"Retry-After": "60"})
     with svc.sf.begin() as db:
+        audit.lock_chain(db)  # before any write: one lock order (see audit.lock_chain)
         user = authenticate(db, body.username, body.password)
         if user is None:
             audit.record(db, audit.Actor(body.username[:64]), "login.token", outcome="denied")
@@ -98,6 +99,7 @@ def add_user(body: UserRequest, p: Principal = Depends(require("users:write")),
              svc: Service = Depends(get_service)) -> Any:
     """Create a user (admins only)."""
     with svc.sf.begin() as db:
+        audit.lock_chain(db)  # before any write: one lock order (see audit.lock_chain)
         user = create_user(db, body.username, body.password, body.role)
         audit.record(db, audit.Actor(p.username, p.role), "user.create", detail=f"user={user.username} "
                                                                                 f"role={user.role}")

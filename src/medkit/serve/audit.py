@@ -9,15 +9,37 @@ import json
 import threading
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session
 
 from medkit.serve.db import AuditEvent, utcnow
 
 GENESIS = "0" * 64
-# Chain appends are serialised inside one process; several worker processes on PostgreSQL may fork the chain
-# (documented limitation in docs/serve.md), the triggers still keep every row immutable.
+# Appends must be serialised until the appending transaction commits, or two concurrent transactions would both
+# link to the same predecessor. In one process a lock held until commit/rollback does it; on PostgreSQL a
+# transaction-scoped advisory lock does it across processes (several uvicorn workers).
 _CHAIN_LOCK = threading.Lock()
+_PG_LOCK_KEY = 0x6D65646B6974  # "medkit"
+
+
+def _release(session: Session, transaction: object) -> None:
+    if getattr(transaction, "parent", None) is None and session.info.pop("medkit_audit_lock", False):
+        _CHAIN_LOCK.release()
+
+
+def lock_chain(db: Session) -> None:
+    """Serialise audit appends until ``db``'s transaction ends.
+
+    Call it first in a transaction that writes other rows before its audit record: taking this lock before the
+    database's write lock keeps one lock order everywhere (no deadlock with SQLite's single writer).
+    """
+    if not db.info.get("medkit_audit_lock"):
+        _CHAIN_LOCK.acquire()
+        db.info["medkit_audit_lock"] = True
+        event.listen(db, "after_transaction_end", _release)
+    if db.get_bind().dialect.name == "postgresql" and not db.info.get("medkit_pg_lock"):
+        db.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+        db.info["medkit_pg_lock"] = True
 
 
 def _digest(prev: str, ev: AuditEvent) -> str:
@@ -39,17 +61,17 @@ def record(db: Session, actor: Actor | str, action: str, *, outcome: str = "ok",
     ``detail`` must hold no patient data: counts, file types, error classes only.
     """
     who = actor if isinstance(actor, Actor) else Actor(str(actor))
-    with _CHAIN_LOCK:
-        last = db.execute(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)).scalar()
-        # Pending (not yet flushed) events of this session come after the last stored one.
-        pending = [o for o in db.new if isinstance(o, AuditEvent)]
-        prev = pending[-1].hash if pending else (last or GENESIS)
-        ev = AuditEvent(at=utcnow(), actor=who.username[:64], role=who.role, action=action, outcome=outcome,
-                        model_name=model_name, model_version=model_version, input_sha256=input_sha256,
-                        detail=detail[:500], prev_hash=prev, hash="")
-        ev.hash = _digest(prev, ev)
-        db.add(ev)
-        db.flush()
+    lock_chain(db)
+    last = db.execute(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)).scalar()
+    # Pending (not yet flushed) events of this session come after the last stored one.
+    pending = [o for o in db.new if isinstance(o, AuditEvent)]
+    prev = pending[-1].hash if pending else (last or GENESIS)
+    ev = AuditEvent(at=utcnow(), actor=who.username[:64], role=who.role, action=action, outcome=outcome,
+                    model_name=model_name, model_version=model_version, input_sha256=input_sha256,
+                    detail=detail[:500], prev_hash=prev, hash="")
+    ev.hash = _digest(prev, ev)
+    db.add(ev)
+    db.flush()
     return ev
 
 

@@ -93,6 +93,7 @@ def register(sf: sessionmaker, home: Path, source: str | Path, name: str, *, act
     dest: Path | None = None
     try:
         with sf.begin() as db:
+            audit.lock_chain(db)  # before any write: one lock order (see audit.lock_chain)
             model = db.execute(select(RegisteredModel).where(RegisteredModel.name == name)).scalar()
             if model is None:
                 model = RegisteredModel(name=name, pillar=info.pillar, kind=info.kind)
@@ -126,6 +127,7 @@ def set_stage(sf: sessionmaker, name: str, version: int, stage: str, *, actor: a
     if stage not in STAGES:
         raise ConfigError(f"unknown stage {stage!r}", where="stage", fix=f"use one of {', '.join(STAGES)}")
     with sf.begin() as db:
+        audit.lock_chain(db)  # before any write: one lock order (see audit.lock_chain)
         model, mv = get_version(db, name, version)
         if stage == "production":
             for other in db.execute(select(ModelVersion).where(ModelVersion.model_id == model.id,

@@ -90,6 +90,7 @@ class Service:
     def ensure_dev_admin(self) -> str | None:
         """In dev mode with no users, create ``admin`` with a random password and return that password."""
         with self.sf.begin() as db:
+            audit.lock_chain(db)  # before any write: one lock order (see audit.lock_chain)
             if db.execute(select(User.id).limit(1)).first() is not None:
                 return None
             password = secrets.token_urlsafe(12)
@@ -146,6 +147,7 @@ class Service:
         self.predictors.get(pillar, bundle_dir)  # fail now (503) rather than inside the job
         job_id = uuid.uuid4().hex
         with self.sf.begin() as db:
+            audit.lock_chain(db)  # before any write: one lock order (see audit.lock_chain)
             db.add(Job(id=job_id, kind=kind, status="queued", progress=0.0, owner=principal.username,
                        model_name=name, model_version=ref["version"], error=""))
             audit.record(db, _actor(principal), f"job.{kind}", model_name=name, model_version=ref["version"],

@@ -73,6 +73,7 @@ def login(request: Request, username: str = Form(..., max_length=64), password: 
         return templates.TemplateResponse(request, "login.html.j2", _ctx(
             request, None, error="Too many sign-in attempts. Wait a minute and try again."), status_code=429)
     with svc.sf.begin() as db:
+        audit.lock_chain(db)  # before any write: one lock order (see audit.lock_chain)
         user = authenticate(db, username, password)
         if user is None:
             audit.record(db, audit.Actor(username[:64]), "login.web", outcome="denied")
@@ -93,6 +94,7 @@ def login(request: Request, username: str = Form(..., max_length=64), password: 
 def logout(csrf_token: str = Form(""), p: Principal = Depends(page_user), svc: Service = Depends(get_service)) -> Response:
     _check_csrf(svc, p, csrf_token)
     with svc.sf.begin() as db:
+        audit.lock_chain(db)  # before any write: one lock order (see audit.lock_chain)
         svc.codec.end_session(db, p.session_hash or "")
         audit.record(db, audit.Actor(p.username, p.role), "logout.web")
     resp = RedirectResponse("/login", status_code=303)
