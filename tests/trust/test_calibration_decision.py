@@ -217,3 +217,23 @@ def test_subgroup_edge_cases(nb_split):
         subgroup_report(y, p, {"g": lone}, metrics=("kappa",))
     with pytest.raises(DataError, match="has 3 values"):
         subgroup_report(y, p, {"g": ["a", "b", "c"]})
+
+
+def test_monotone_recalibration_preserves_ranking_invariant():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=25, deadline=None)
+    @given(st.integers(0, 10_000), st.sampled_from(["platt", "temperature"]))
+    def check(seed: int, method: str) -> None:
+        rng = np.random.default_rng(seed)
+        p = rng.uniform(0.01, 0.99, 200)
+        y = (rng.uniform(size=200) < p**2).astype(int)
+        if y.min() == y.max():
+            return
+        q = Recalibrator(method).fit(p, y).transform(p)  # type: ignore[arg-type]
+        # Platt with a positive slope and temperature scaling are strictly monotone: discrimination is unchanged.
+        assert roc_auc_score(y, q) == pytest.approx(roc_auc_score(y, p), abs=1e-12)
+        assert np.all((q > 0) & (q < 1))
+
+    check()

@@ -147,5 +147,5 @@ def subgroup_plot(rows: Sequence[SubgroupRow], metric: str = "auroc", title: str
     ax.axvline(sel[0].overall, ls="--", c="grey", lw=1, label=f"overall {sel[0].overall:.3f}")
     ax.set_yticks(ys, [f"{r.attribute}: {r.level} (n={r.n})" for r in sel])
     ax.set(xlabel=f"{metric} (95% bootstrap CI)", title=title or f"{metric} by subgroup")
-    ax.legend(fontsize=8, loc="lower left")
+    ax.legend(fontsize=8, loc="best")
     return fig
