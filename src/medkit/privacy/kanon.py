@@ -44,6 +44,14 @@ def numeric_levels(widths: Sequence[float], top_code: float | None = None, unit:
     return [band(None)] + [band(w) for w in widths] + [lambda s: pd.Series("*", index=s.index)]
 
 
+def _label(v: Any) -> str:
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return "missing"
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))  # codes read as floats (1.0) print as 1
+    return str(v)
+
+
 def categorical_levels(*groupings: Mapping[Any, str]) -> list[Level]:
     """Hierarchy for a categorical QI: the value, each grouping in turn, then ``*``."""
     def group(g: Mapping[Any, str]) -> Level:
@@ -52,7 +60,7 @@ def categorical_levels(*groupings: Mapping[Any, str]) -> list[Level]:
 
         return f
 
-    levels: list[Level] = [lambda s: s.astype(str).where(s.notna(), "missing")]
+    levels: list[Level] = [lambda s: s.map(_label)]
     levels += [group(g) for g in groupings]
     levels.append(lambda s: pd.Series("*", index=s.index))
     return levels
