@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from medkit.serve import demo_hint
@@ -63,3 +64,56 @@ def test_demo_hint(tmp_path: Path, clinical_bundle: Path) -> None:
     shutil.copytree(clinical_bundle, tmp_path / "clinical" / "bundle")
     hint = demo_hint(tmp_path)
     assert f"medkit serve --dev --models-from {tmp_path}" in hint and "1 model(s)" in hint
+
+
+def test_several_workers_need_postgresql(tmp_path: Path) -> None:
+    env = {**os.environ, "MEDKIT_SECRET_KEY": "w" * 40}
+    env.pop("MEDKIT_DATABASE_URL", None)
+    r = _medkit(["serve", "--home", str(tmp_path), "--workers", "2", "--port", "1"], env)
+    assert r.returncode == 2 and "--workers > 1 needs PostgreSQL" in r.stderr
+
+
+@pytest.mark.postgres
+def test_two_workers_on_postgresql_keep_one_audit_chain(tmp_path: Path, pg_server: tuple[str, int]) -> None:
+    import signal
+    import socket
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    from .pg import create_database
+
+    url = create_database(*pg_server, "medkit_workers")
+    env = {**os.environ, "MEDKIT_SECRET_KEY": "w" * 40, "MEDKIT_DATABASE_URL": url,
+           "MEDKIT_NEW_PASSWORD": "admin-password-1"}
+    assert _medkit(["serve", "adduser", "admin", "--role", "admin", "--home", str(tmp_path)], env).returncode == 0
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "medkit.cli.main", "serve", "--workers", "2", "--port", str(port),
+                             "--home", str(tmp_path)], env=env, cwd=ROOT, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{base}/api/v1/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        body = {"username": "admin", "password": "admin-password-1"}
+
+        def login(_: int) -> int:
+            return httpx.post(f"{base}/api/v1/auth/token", json=body, timeout=30).status_code
+
+        with ThreadPoolExecutor(8) as pool:
+            codes = list(pool.map(login, range(8)))
+        assert codes == [200] * 8
+        tok = httpx.post(f"{base}/api/v1/auth/token", json=body, timeout=30).json()["token"]
+        page = httpx.get(f"{base}/api/v1/audit", headers={"Authorization": f"Bearer {tok}"}, timeout=30).json()
+        assert page["chain_ok"] is True
+        assert sum(e["action"] == "login.token" for e in page["events"]) == 9
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)

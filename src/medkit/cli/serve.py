@@ -34,6 +34,7 @@ def serve(
     models_from: Annotated[Path | None, typer.Option("--models-from", help="Register every bundle under this folder "
                                                                            "first (e.g. the demo output).")] = None,
     max_upload_mb: Annotated[float, typer.Option(min=0.1, help="Largest accepted upload in MB.")] = 20.0,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes; more than 1 needs PostgreSQL.")] = 1,
 ) -> None:
     """Start the service: API under /api/v1 (docs at /api/v1/docs) and the web UI at /."""
     if ctx.invoked_subcommand is not None:
@@ -45,6 +46,12 @@ def serve(
     from medkit.serve.store import cli_actor
 
     settings = _settings(db_url, home, dev=dev, max_upload_bytes=int(max_upload_mb * 1024 * 1024))
+    if workers > 1 and settings.db_url.startswith("sqlite"):  # type: ignore[attr-defined]
+        from medkit.core.errors import ConfigError
+
+        raise ConfigError("--workers > 1 needs PostgreSQL: SQLite has one writer and the audit chain is "
+                          "serialised per process", where="--workers",
+                          fix="set MEDKIT_DATABASE_URL=postgresql+psycopg://... or use --workers 1")
     application = create_app(settings)  # type: ignore[arg-type]
     svc = application.state.service
     if models_from is not None:
@@ -56,8 +63,19 @@ def serve(
             # Printed to the terminal once, never logged.
             typer.secho(f"dev mode: created user 'admin' with password: {password}", fg="yellow")
         typer.secho("dev mode: do not use for real patients (random secret, cookies without Secure).", fg="yellow")
-    typer.echo(f"medkit serve on http://{host}:{port}  (database: {svc.engine.dialect.name})")
-    uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
+    typer.echo(f"medkit serve on http://{host}:{port}  (database: {svc.engine.dialect.name}, workers: {workers})")
+    if workers == 1:
+        uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
+        return
+    import os
+
+    from medkit.serve.app import SETTINGS_ENV
+
+    # Workers share the parent's checked settings (the same secret, so sessions work on every worker).
+    os.environ[SETTINGS_ENV] = svc.settings.model_dump_json()
+    svc.close()
+    uvicorn.run("medkit.serve.app:app_from_env", factory=True, workers=workers, host=host, port=port,
+                log_level="warning", access_log=False)
 
 
 @app.command("adduser")

@@ -53,7 +53,8 @@ def _wants_html(request: Request) -> bool:
     return not request.url.path.startswith("/api/")
 
 
-def create_app(settings: ServeSettings | None = None, *, loaders: Mapping[str, Loader] | None = None) -> FastAPI:
+def create_app(settings: ServeSettings | None = None, *, loaders: Mapping[str, Loader] | None = None,
+               sweep_jobs: bool = True) -> FastAPI:
     """Build the application. Raises :class:`SecurityError` when the secret key is missing outside dev mode.
 
     Parameters
@@ -65,7 +66,7 @@ def create_app(settings: ServeSettings | None = None, *, loaders: Mapping[str, L
         ``medkit.<pillar>.serving.load_predictor``.
     """
     settings = settings or ServeSettings.from_env()
-    service = Service.start(settings, loaders)
+    service = Service.start(settings, loaders, sweep_jobs=sweep_jobs)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -135,3 +136,14 @@ def create_app(settings: ServeSettings | None = None, *, loaders: Mapping[str, L
     app.add_middleware(RateLimitMiddleware, rate=service.settings.rate_per_s, burst=service.settings.burst)
     app.add_middleware(BodyLimitMiddleware, max_bytes=service.settings.max_upload_bytes)
     return app
+
+
+SETTINGS_ENV = "MEDKIT_SERVE_SETTINGS"
+
+
+def app_from_env() -> FastAPI:
+    """uvicorn factory for worker processes (``medkit serve --workers N``): settings come as JSON from the parent,
+    which has already migrated the database and checked the secret."""
+    import os
+
+    return create_app(ServeSettings.model_validate_json(os.environ[SETTINGS_ENV]), sweep_jobs=False)

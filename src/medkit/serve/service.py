@@ -67,7 +67,8 @@ class Service:
     _closed: bool = field(default=False)
 
     @classmethod
-    def start(cls, settings: ServeSettings, loaders: Mapping[str, Loader] | None = None) -> Service:
+    def start(cls, settings: ServeSettings, loaders: Mapping[str, Loader] | None = None, *,
+              sweep_jobs: bool = True) -> Service:
         settings = settings.checked()
         settings.home.mkdir(parents=True, exist_ok=True)
         engine = create_engine(settings.db_url)
@@ -77,7 +78,8 @@ class Service:
                   predictors=PredictorCache(loaders), login_bucket=TokenBucket(settings.login_per_min / 60.0,
                                                                                  settings.login_per_min),
                   executor=ThreadPoolExecutor(max_workers=settings.job_workers, thread_name_prefix="medkit-job"))
-        svc._fail_stale_jobs()
+        if sweep_jobs:  # worker processes skip it: a restarting worker must not fail its siblings' jobs
+            svc._fail_stale_jobs()
         return svc
 
     def close(self) -> None:
