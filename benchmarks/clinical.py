@@ -191,8 +191,20 @@ def main(argv: list[str] | None = None) -> None:
     if FAST:
         notes.append("Run with MEDKIT_BENCH_FAST=1 (reduced iterations/epochs); see each row's note.")
 
+    merge = os.environ.get("MEDKIT_BENCH_MERGE") == "1"  # keep rows of models not re-run this time
+
     def flush(extra: list[Row] | None = None) -> None:
-        write_results("clinical", rows + (extra or []), " ".join(notes))
+        new = rows + (extra or [])
+        if merge:
+            import json
+
+            from _common import RESULTS
+
+            done = {(r.dataset, r.model) for r in new}
+            old = json.loads((RESULTS / "clinical.json").read_text())["rows"] if (RESULTS / "clinical.json").exists() \
+                else []
+            new = [Row(**r) for r in old if (r["dataset"], r["model"]) not in done] + new
+        write_results("clinical", new, " ".join(notes))
 
     if "wdbc" in parts:
         rows += wdbc_rows()
