@@ -17,7 +17,7 @@ from pydantic import Field
 
 from medkit.core.config import StrictModel
 from medkit.core.errors import ConfigError
-from medkit.drug.chem import standardise_smiles
+from medkit.drug.chem import canonical, standardise_smiles
 
 __all__ = ["FunnelConfig", "FunnelResult", "FunnelStage", "Objective", "run_funnel"]
 
@@ -112,8 +112,12 @@ def run_funnel(candidates: Sequence[str], *, train_smiles: Sequence[str] | None 
     stages.append(_stage("valid", len(candidates), [r.reason.split(":")[0] for r in std.invalid]))
     valid = std.valid_smiles
     seen: dict[str, int] = {}
-    for s in valid:
+    raw_forms: dict[str, set[str]] = {}  # standardised -> canonical forms of the inputs (for novelty look-ups)
+    for i in std.valid_index:
+        s = std.smiles[i]
+        assert s is not None
         seen[s] = seen.get(s, 0) + 1
+        raw_forms.setdefault(s, set()).add(canonical(candidates[i]) or s)
     uniq = list(seen)
     stages.append(FunnelStage("unique", len(valid), len(uniq), {"duplicate": len(valid) - len(uniq)}
                               if len(valid) > len(uniq) else {}))
@@ -138,12 +142,15 @@ def run_funnel(candidates: Sequence[str], *, train_smiles: Sequence[str] | None 
     alive = table["failed_stage"] == ""
     if train_smiles is not None and cfg.require_novel:
         train_set = set(train_smiles)
-        known_mask = alive & table["smiles"].isin(train_set)
+        # a training SMILES (MOSES ships RDKit canonical, not standardised, forms) matches either form
+        in_train = table["smiles"].map(lambda m: m in train_set or bool(raw_forms[m] & train_set))
+        known_mask = alive & in_train
         table.loc[known_mask, ["failed_stage", "reason"]] = ["novelty", "in training set"]
         stages.append(FunnelStage("novel", int(alive.sum()), int(alive.sum() - known_mask.sum()),
                                   {"in training set": int(known_mask.sum())} if known_mask.any() else {}))
         alive = table["failed_stage"] == ""
-    table["novel"] = ~table["smiles"].isin(set(train_smiles or []))
+    train_all = set(train_smiles or [])
+    table["novel"] = ~table["smiles"].map(lambda m: m in train_all or bool(raw_forms[m] & train_all))
     idx = np.flatnonzero(alive.to_numpy())
     surv = table["smiles"].iloc[idx].tolist()
     for name, model in predictors.items():
