@@ -76,7 +76,7 @@ def check_numeric(y: Any, *, where: str) -> np.ndarray:
     return num.to_numpy(dtype=np.float64)
 
 
-def check_arms(a: Any, *, where: str = "arm", known: Sequence[int] | None = None) -> np.ndarray:
+def check_arms(a: Any, *, where: str = "arm", known: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
     """Integer arm codes; strings or arms never seen in training raise :class:`SchemaError`."""
     s = pd.Series(np.asarray(a).ravel())
     if s.dtype == object or s.dtype.kind in "USO" or pd.api.types.is_string_dtype(s):

@@ -44,7 +44,7 @@ class EffectsEvaluation:
     n_splits: int = 5
 
     def value_table(self) -> list[dict[str, object]]:
-        rows = []
+        rows: list[dict[str, object]] = []
         for v in self.values:
             d = self.vs_best.get(v.name)
             rows.append({"policy": v.name, "DR value": f"{v.dr:.1f} ({v.dr_ci[0]:.1f}–{v.dr_ci[1]:.1f})",

@@ -33,7 +33,7 @@ def morgan_fingerprints(smiles: Sequence[str], *, radius: int = 2, n_bits: int =
     from rdkit import Chem, RDLogger
     from rdkit.Chem import rdFingerprintGenerator
 
-    RDLogger.DisableLog("rdApp.*")
+    RDLogger.DisableLog("rdApp.*")  # type: ignore[attr-defined]
     gen = rdFingerprintGenerator.GetMorganGenerator(radius=radius, fpSize=n_bits)
     out = np.zeros((len(smiles), n_bits), dtype=np.float32)
     for j, smi in enumerate(smiles):

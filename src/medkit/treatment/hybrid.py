@@ -177,7 +177,8 @@ class HybridNCF(BaseEstimator, RegressorMixin):
             model.T.weight[:n_t] = torch.from_numpy(als.Q_.astype(np.float32))
             model.C.weight[:n_t, 0] = torch.from_numpy(als.bi_.astype(np.float32))
             model.mu.fill_(als.global_mean_)
-            for last in (model.mlp[-1], model.h[-1]):  # start exactly at the ALS solution
+            for seq in (model.mlp, model.h):  # start exactly at the ALS solution
+                last: Any = seq[-1]  # type: ignore[index]
                 last.weight.zero_()
                 last.bias.zero_()
         # Fine-tuning the collaborative part overfits at once (measured on GDSC2); keep it fixed and let the

@@ -230,7 +230,7 @@ class CausalForestLearner(_ArmLearner):
         self.cf_ = CausalForestDML(model_y=make_base(self.base, self.seed), model_t=DummyClassifier(strategy="prior"),
                                    discrete_treatment=True, categories=list(range(len(self.arms_))),
                                    n_estimators=self.n_estimators, min_samples_leaf=self.min_samples_leaf,
-                                   random_state=self.seed, cv=3)
+                                   random_state=self.seed, cv=3, n_jobs=1)
         self.cf_.fit(y, k, X=X)
         self.mu_ref_ = make_base(self.base, self.seed).fit(X[k == self.ref_idx_], y[k == self.ref_idx_])
 

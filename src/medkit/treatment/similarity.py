@@ -17,7 +17,7 @@ The diagonal is 1.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -30,7 +30,7 @@ SIMILARITIES = ("pearson", "cosine", "msd", "pearson_baseline")
 _ZERO_VAR_RTOL = 1e-10
 
 
-def _dense(a: np.ndarray | sp.spmatrix) -> np.ndarray:
+def _dense(a: Any) -> np.ndarray:
     return a.toarray() if sp.issparse(a) else np.asarray(a)
 
 
@@ -75,7 +75,7 @@ def similarity_matrix(
     if kind == "pearson_baseline":
         if residuals is None:
             raise ValueError("pearson_baseline needs residuals")
-        D = residuals
+        D: Any = residuals
         prods = _dense(D @ D.T)
         sq = _dense(D.multiply(D) @ Mf.T) if sp.issparse(D) else (np.asarray(D) ** 2) @ Mf.T
         den = np.sqrt(sq * sq.T)
@@ -84,7 +84,8 @@ def similarity_matrix(
         min_support = max(2, min_support)
     else:
         prods = _dense(R @ R.T)
-        R2 = R.multiply(R) if sp.issparse(R) else np.asarray(R) ** 2
+        Rs: Any = R
+        R2 = Rs.multiply(Rs) if sp.issparse(Rs) else np.asarray(Rs) ** 2
         sqi = _dense(R2 @ Mf.T)  # sqi[x, x'] = Σ r_x² over items co-rated with x'
         sqj = sqi.T
         if kind == "cosine":

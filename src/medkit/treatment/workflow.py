@@ -132,7 +132,7 @@ def run_actg(cfg: TreatmentRunConfig, run: RunDir, report: Report) -> dict[str, 
                          reference=a_cfg.reference, outcome=a_cfg.outcome, unit="cells/mm³",
                          metrics={"policy_value_dr": vals["conservative-policy"]["dr"],
                                   "best_single_arm_dr": vals["best-single-arm"]["dr"]}, run_dir=str(run.path))
-    best = ev.vs_best.get("conservative-policy")
+    best = ev.vs_best["conservative-policy"]
     s = report.section("ACTG 175: which antiretroviral regimen for whom?")
     s.text(f"{len(y)} randomised patients, outcome {a_cfg.outcome} (CD4 cells/mm³ at 20±5 weeks), "
            f"{a_cfg.n_splits}-fold cross-validation; best single arm in every training fold: "
@@ -140,7 +140,7 @@ def run_actg(cfg: TreatmentRunConfig, run: RunDir, report: Report) -> dict[str, 
            f"unless another arm's benefit is positive at the one-sided {1 - a_cfg.alpha:.0%} level; it switched "
            f"{ev.switched:.1%} of held-out patients. Its DR value minus the best single arm's: "
            f"{best.dr:+.1f} (95% CI {best.dr_ci[0]:+.1f} to {best.dr_ci[1]:+.1f}) cells/mm³ — "
-           + ("personalisation adds value here." if best is not None and best.dr_ci[0] > 0 else
+           + ("personalisation adds value here." if best.dr_ci[0] > 0 else
               "no evidence that personalisation beats giving everyone the best single arm."))
     s.table(ev.value_table(), caption="Policy values on held-out patients (95% bootstrap CI); "
                                       "differences are paired bootstrap")
