@@ -262,8 +262,9 @@ def auto_attributes(X: Any) -> dict[str, Any]:
 
 def add_trust_to_run(run: RunDir | str | Path, X: Any, y: Any, *, groups: Any = None, oof: Any = None,
                      folds: Any = None, model: Any = None, attributes: dict[str, Any] | None = None,
-                     info: ModelCardInfo | None = None, n_explain: int = 200, alpha: float = 0.1,
-                     target_sensitivity: float = 0.9, n_boot: int = 500, seed: int = 0) -> ModelCardPaths:
+                     info: ModelCardInfo | None = None, quality: Any = None, n_explain: int = 200,
+                     alpha: float = 0.1, target_sensitivity: float = 0.9, n_boot: int = 500,
+                     seed: int = 0) -> ModelCardPaths:
     """Quality report, recalibration, thresholds, conformal sets, subgroups and SHAP for a finished binary run,
     saved as ``trust.json`` + ``quality.html`` + plots, then the model card and TRIPOD+AI checklist.
 
@@ -280,6 +281,8 @@ def add_trust_to_run(run: RunDir | str | Path, X: Any, y: Any, *, groups: Any = 
         The final fitted model (explained with :func:`medkit.interpret.explain` on ``n_explain`` rows).
     attributes
         Subgroup attributes ``{name: per-row values}``; default: found by column name (:func:`auto_attributes`).
+    quality
+        A :class:`medkit.quality.QualityReport` already computed for the gate (otherwise computed here).
     """
     import numpy as np
 
@@ -295,7 +298,7 @@ def add_trust_to_run(run: RunDir | str | Path, X: Any, y: Any, *, groups: Any = 
     plots = rd.sub("plots")
     yv = np.asarray(y).astype(int)
     ds = (_read(rd.path / "datasets.json") or [{}])[0]
-    qrep = check_xy(X, yv, groups, source=str(ds.get("name", "training data")))
+    qrep = quality if quality is not None else check_xy(X, yv, groups, source=str(ds.get("name", "training data")))
     qrep.write_html(rd.path / "quality.html")
     qrep.write_json(rd.path / "quality.json")
     attrs = attributes if attributes is not None else auto_attributes(X)
