@@ -127,6 +127,36 @@ async def _open_loop(url: str, bodies: list[dict[str, Any]], token: str, rate: f
     return lat, errors, wall  # lat: completed requests only; "rps" below counts completed requests
 
 
+async def _closed_loop(url: str, bodies: list[dict[str, Any]], token: str, clients: int, duration: float
+                       ) -> tuple[list[float], int, float]:
+    """Capacity without queueing: ``clients`` connections, each sending its next request when the last returns."""
+    import httpx
+
+    lat: list[float] = []
+    errors = 0
+    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
+        t0 = time.perf_counter()
+        stop = t0 + duration
+
+        async def worker(k: int) -> None:
+            nonlocal errors
+            i = k
+            while time.perf_counter() < stop:
+                t = time.perf_counter()
+                try:
+                    r = await client.post(url, json={"rows": [bodies[i % len(bodies)]]})
+                    ok = r.status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                lat.append((time.perf_counter() - t) * 1000)
+                errors += 0 if ok else 1
+                i += clients
+
+        await asyncio.gather(*(worker(k) for k in range(clients)))
+        wall = time.perf_counter() - t0
+    return lat, errors, wall
+
+
 def _imaging(url: str, png: bytes, token: str, n: int) -> tuple[list[float], int, float]:
     import httpx
 
@@ -203,6 +233,14 @@ def main(argv: list[str] | None = None) -> None:
                 rows.append(Row("serve", "risk", "loopback", "medkit serve (clinical logistic-wdbc)", metric,
                                 value, seconds=round(wall, 2), anchor="issue 9 target",
                                 anchor_value={"p99_ms": 50.0, "rps": 200.0, "errors": 0.0}.get(metric), note=note))
+            lat, errors, wall = asyncio.run(_closed_loop(f"{base}/api/v1/clinical/risk/predict", bodies, token, 4,
+                                                         DURATION / 2))
+            note = (f"{note_fast}closed loop, 4 clients for {DURATION / 2:.0f} s (capacity without queueing), "
+                    f"{len(lat)} requests; uvicorn 1 worker, SQLite")
+            for metric, value in [("p50_ms", _pct(lat, 50)), ("p99_ms", _pct(lat, 99)),
+                                  ("rps", len(lat) / wall), ("errors", float(errors))]:
+                rows.append(Row("serve", "risk", "loopback closed-loop", "medkit serve (clinical logistic-wdbc)",
+                                metric, value, seconds=round(wall, 2), note=note))
             from PIL import Image
 
             path = load_dataset("br35h").data.path.iloc[-1]

@@ -172,7 +172,7 @@ def test_imaging_upload_shows_overlay(browser: object, server: str) -> None:
     page.get_by_label("PNG, DICOM or NIfTI file (JPEG and TIFF also accepted)").set_input_files(
         files=[{"name": "../../slice.png", "mimeType": "image/png", "buffer": buf.getvalue()}])
     submit(page, "Read image")
-    overlay = page.get_by_role("img", name="overlay png")
+    overlay = page.get_by_role("img", name="overlay image")
     assert overlay.is_visible()
     assert page.evaluate("document.querySelector('img.overlay').naturalWidth") > 0
     shot(page, "08-imaging-result")
