@@ -75,8 +75,8 @@ class UNetSegmenter(BaseEstimator):
     """
 
     def __init__(self, arch: str = "unet", channels: tuple[int, ...] = (16, 32, 64, 128), num_res_units: int = 1,
-                 patch_size: int = 64, patches_per_image: int = 64, fg_fraction: float = 0.5, roi_size: int = 128,
-                 overlap: float = 0.25, loss: str = "dicece", epochs: int = 30, batch_size: int = 16,
+                 patch_size: int = 64, patches_per_image: int = 64, fg_fraction: float = 0.5, roi_size: int = 320,
+                 overlap: float = 0.1, loss: str = "dicece", epochs: int = 30, batch_size: int = 16,
                  lr: float = 3e-3, patience: int | None = None, augment: bool = True, threshold: float = 0.5,
                  seed: int = 0, num_threads: int | None = None, progress: bool = False,
                  max_seconds: float | None = None) -> None:
