@@ -17,7 +17,7 @@ from medkit.data import load_dataset
 from medkit.evaluation.calibration import calibration
 from medkit.evaluation.conformal import ConformalClassifier, ConformalRegressor, conformal_quantile, coverage_check
 from medkit.evaluation.decision import net_benefit
-from medkit.evaluation.recalibration import Recalibrator, cross_fit_recalibration, recalibrate
+from medkit.evaluation.recalibration import Recalibrator, cross_fit_recalibration, recalibrate, reliability_plot
 from medkit.evaluation.subgroups import age_bands, subgroup_report, subgroup_table
 from medkit.evaluation.thresholds import (
     threshold_by_net_benefit,
@@ -41,8 +41,10 @@ def nb_split():
 
 def test_platt_fixes_overconfidence_on_held_out_data(nb_split):
     yval, pval, yte, pte = nb_split
-    _, res, _ = recalibrate(yval, pval, yte, pte, "platt")
+    _, res, pnew = recalibrate(yval, pval, yte, pte, "platt")
     assert res.before.slope < 0.5  # naive Bayes is over-confident
+    fig = reliability_plot(res, pte, pnew)
+    assert "after platt" in fig.axes[0].get_legend().get_texts()[2].get_text()
     assert abs(res.after.slope - 1) < abs(res.before.slope - 1)
     assert res.after.brier < res.before.brier
 

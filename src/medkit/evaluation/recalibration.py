@@ -207,5 +207,16 @@ def result_rows(results: Sequence[RecalibrationResult]) -> list[dict[str, Any]]:
     return rows
 
 
+def reliability_plot(result: RecalibrationResult, p_before: np.ndarray, p_after: np.ndarray,
+                     title: str | None = None) -> Any:
+    """Reliability diagram of the same held-out patients before and after recalibration (slope/intercept in
+    the legend, histogram of risks below)."""
+    from medkit.evaluation.plots import calibration_plot
+
+    return calibration_plot({"before": (result.before, np.asarray(p_before)),
+                             f"after {result.method}": (result.after, np.asarray(p_after))},
+                            title or f"Calibration before/after {result.method} (n={result.n_eval})")
+
+
 __all__ = ["METHODS", "RecalibrationResult", "Recalibrator", "cross_fit_recalibration", "recalibrate",
-           "result_rows"]
+           "reliability_plot", "result_rows"]
