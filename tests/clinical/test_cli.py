@@ -167,3 +167,25 @@ def test_survival_predict_and_dp_training(tmp_path):
     res = runner.invoke(app, ["clinical", "train", "--dataset", "wdbc", "--model", "gbm", "--dp-epsilon", "2",
                               "--out", str(tmp_path / "dp2")])
     assert _fails(res, "--dp-epsilon is supported for the mlp")
+
+
+def test_ensemble_with_grud_trains_and_explains(shared_data, tmp_path):
+    """The ensemble path (logistic + gbm + GRU-D, weights on an inner split of A) end to end, tiny settings."""
+    from medkit.clinical.icu import ICUMortalityModel
+    from medkit.clinical.inputs import load_registered
+
+    a = load_registered("physionet2012-a", data_dir=shared_data, limit=160)
+    m = ICUMortalityModel("ensemble", "basic", seed=0, max_epochs=2, gbm_iter=30).fit(a.X)
+    assert sum(m.weights_.values()) == pytest.approx(1.0) and set(m.weights_) == {"logistic", "gbm", "grud"}
+    few = a.X.subset(a.ids[:2])
+    p = m.predict_proba(few)[:, 1]
+    assert ((p > 0) & (p < 1)).all()
+    contrib = m.contributions(few, top_k=3)
+    assert len(contrib) == 2 and all(len(c) <= 3 for c in contrib)
+    # occlusion is exact: removing the top variable changes the risk by exactly its contribution
+    top = contrib[0][0]
+    from medkit.data.physionet import PhysioNetRecords
+
+    one = a.X.subset(a.ids[:1])
+    occl = PhysioNetRecords(one.long[one.long.parameter != top["feature"]], one.static, None)
+    assert p[0] - m.predict_proba(occl)[0, 1] == pytest.approx(top["contribution"], abs=1e-9)
