@@ -189,3 +189,21 @@ def test_ensemble_with_grud_trains_and_explains(shared_data, tmp_path):
     one = a.X.subset(a.ids[:1])
     occl = PhysioNetRecords(one.long[one.long.parameter != top["feature"]], one.static, None)
     assert p[0] - m.predict_proba(occl)[0, 1] == pytest.approx(top["contribution"], abs=1e-9)
+
+
+def test_foreign_or_missing_bundle_is_a_model_error(tmp_path):
+    import joblib
+
+    from medkit.clinical.serving import load_predictor
+    from medkit.core.bundle import BundleInfo, save_bundle_info
+    from medkit.core.errors import ModelError
+
+    with pytest.raises(ModelError, match="no bundle.json"):
+        load_predictor(tmp_path)
+    save_bundle_info(tmp_path, BundleInfo(pillar="clinical", kind="x", name="x"))
+    joblib.dump({"model": 1}, tmp_path / "model.joblib")
+    with pytest.raises(ModelError, match="not written by `medkit clinical train`"):
+        load_predictor(tmp_path)
+    save_bundle_info(tmp_path, BundleInfo(pillar="drug", kind="x", name="x"))
+    with pytest.raises(ModelError, match="drug"):
+        load_predictor(tmp_path)

@@ -90,6 +90,9 @@ def load_clinical_bundle(path: Path) -> ClinicalBundle:
         p = joblib.load(f)
     except Exception as exc:  # a truncated or foreign file
         raise ModelError(f"cannot load model.joblib: {exc}", where=str(f), fix="re-create the bundle") from None
+    if not isinstance(p, dict) or not {"model", "task", "features", "train_ids"} <= set(p):
+        raise ModelError("model.joblib was not written by `medkit clinical train` (keys model/task/features/train_ids "
+                         "missing)", where=str(f), fix="re-create the bundle with `medkit clinical train`")
     return ClinicalBundle(info, p["model"], p["task"], p["features"], set(p["train_ids"]), p.get("train_time"),
                           p.get("train_event"), p.get("horizons", []))
 
