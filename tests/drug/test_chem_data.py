@@ -77,7 +77,7 @@ def test_csv_bad_inputs(tmp_path: Path) -> None:
 def test_scaffold_split_no_overlap(shared_data: Path) -> None:
     from medkit.data import load_dataset
 
-    smi = list(load_dataset("bbbp", data_dir=shared_data).X)
+    smi = list(load_dataset("esol", data_dir=shared_data).X)
     from medkit.drug.chem import standardise_smiles as std
 
     smi = std(smi).valid_smiles

@@ -58,10 +58,11 @@ def test_intdiv_filters(sample: dict[str, list[str]], ref: tuple[object, object]
     for p in (1, 2):
         assert M.internal_diversity(mols, p=p) == pytest.approx(
             mm.internal_diversity(mols, p=p), abs=1e-6)  # type: ignore[attr-defined]
-    ours = [M.mol_passes_filters(m) for m in mols]
-    assert ours == [bool(mu.mol_passes_filters(m)) for m in mols]  # type: ignore[attr-defined]
+    few = mols[:60] + mols[-6:]  # the ~1,100 MCF/PAINS SMARTS are slow; the last rows hold the deliberate failures
+    ours = [M.mol_passes_filters(m) for m in few]
+    assert ours == [bool(mu.mol_passes_filters(m)) for m in few]  # type: ignore[attr-defined]
     assert 0 < sum(ours) < len(ours)
-    assert M.fraction_passes_filters(mols) == pytest.approx(mm.fraction_passes_filters(mols))  # type: ignore[attr-defined]
+    assert M.fraction_passes_filters(few) == pytest.approx(mm.fraction_passes_filters(few))  # type: ignore[attr-defined]
 
 
 def test_snn_frag_scaf(sample: dict[str, list[str]], ref: tuple[object, object]) -> None:

@@ -30,7 +30,7 @@ def bemis_murcko_scaffold(smiles: str, *, include_chirality: bool = False) -> st
     from rdkit import Chem, RDLogger
     from rdkit.Chem.Scaffolds import MurckoScaffold
 
-    RDLogger.DisableLog("rdApp.*")
+    RDLogger.DisableLog("rdApp.*")  # type: ignore[attr-defined]
     mol = Chem.MolFromSmiles(smiles) if isinstance(smiles, str) else None
     if mol is None:
         raise DataError(f"cannot compute a scaffold of invalid SMILES {smiles!r}", where="scaffold split",
@@ -85,13 +85,13 @@ def scaffold_split(smiles: Sequence[str], sizes: tuple[float, float, float] = (0
     train: list[int] = []
     val: list[int] = []
     test: list[int] = []
-    for s in ordered:
-        if len(train) + len(s) <= n_train:
-            train += s
-        elif len(val) + len(s) <= n_val:
-            val += s
+    for grp in ordered:
+        if len(train) + len(grp) <= n_train:
+            train += grp
+        elif len(val) + len(grp) <= n_val:
+            val += grp
         else:
-            test += s
+            test += grp
     return Split(np.sort(np.array(train, dtype=int)), np.sort(np.array(test, dtype=int)),
                  np.sort(np.array(val, dtype=int)))
 

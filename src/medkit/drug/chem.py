@@ -23,7 +23,7 @@ def quiet_rdkit() -> None:
     """Silence RDKit's stderr logging (we report parse failures per row instead)."""
     from rdkit import RDLogger
 
-    RDLogger.DisableLog("rdApp.*")
+    RDLogger.DisableLog("rdApp.*")  # type: ignore[attr-defined]
 
 
 def mol_from_smiles(smiles: Any) -> Any:

@@ -189,7 +189,7 @@ class DMPNNModel(MoleculePredictorMixin, BaseEstimator):
         var = members.var(axis=0) if len(members) > 1 else np.full(members.shape[1:], np.nan)
         return members.mean(axis=0), var
 
-    def explain(self, smiles: str, task: int = 0) -> AtomAttribution:
+    def _explain_one(self, smiles: str, task: int = 0) -> AtomAttribution:
         """Per-atom attribution: gradient × input on the atom features, averaged over ensemble members.
 
         Units are those of the (scaled-back) prediction for regression and of the logit for classification.

@@ -74,8 +74,8 @@ def assess(mol: Any) -> DrugLikeness:
     """Compute the drug-likeness record of an RDKit molecule."""
     from rdkit.Chem import QED, Crippen, Descriptors, Lipinski, rdMolDescriptors
 
-    mw, logp = Descriptors.MolWt(mol), Crippen.MolLogP(mol)
-    hbd, hba = Lipinski.NumHDonors(mol), Lipinski.NumHAcceptors(mol)
+    mw, logp = Descriptors.MolWt(mol), Crippen.MolLogP(mol)  # type: ignore[attr-defined]
+    hbd, hba = Lipinski.NumHDonors(mol), Lipinski.NumHAcceptors(mol)  # type: ignore[attr-defined]
     viol = int(mw > 500) + int(logp > 5) + int(hbd > 5) + int(hba > 10)
     pains = _catalog("PAINS").GetFirstMatch(mol)
     brenk = _catalog("BRENK").GetFirstMatch(mol)

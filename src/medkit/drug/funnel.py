@@ -80,7 +80,7 @@ def _stage(name: str, n_in: int, reasons: Sequence[str]) -> FunnelStage:
     return FunnelStage(name, n_in, n_in - sum(c.values()), dict(c))
 
 
-def run_funnel(candidates: Sequence[str], *, train_smiles: Sequence[str] | None = None,
+def run_funnel(candidates: Sequence[str], *, train_smiles: Sequence[str] | set[str] | None = None,
                predictors: dict[str, Any] | None = None, objectives: Sequence[Objective] | None = None,
                config: FunnelConfig | None = None) -> FunnelResult:
     """Screen ``candidates`` (SMILES) through the funnel.

@@ -109,7 +109,7 @@ class MoleculePredictorMixin:
         var = np.full_like(mean, np.nan)
         idx = std.valid_index
         if len(idx):
-            m, v = self._predict_valid([std.smiles[i] for i in idx])  # type: ignore[misc]
+            m, v = self._predict_valid([s for s in std.smiles if s is not None])
             mean[idx], var[idx] = m, v
         self.invalid_ = std.invalid
         return PredictionResult(mean, var, list(self.tasks_), std.invalid, std.smiles)
@@ -118,6 +118,22 @@ class MoleculePredictorMixin:
         """``(n,)`` for one task else ``(n, T)``: values (regression) or class-1 probabilities."""
         out = self.predict_with_uncertainty(smiles).mean
         return out[:, 0] if out.shape[1] == 1 else out
+
+    def explain(self, smiles: str | Sequence[str], task: int = 0) -> AtomAttribution | list[AtomAttribution]:
+        """Per-atom attributions: one :class:`AtomAttribution` for a SMILES string, a list for a list.
+
+        This is what ``medkit.interpret.explain(model, X)`` dispatches to; draw the result with
+        :func:`medkit.drug.draw.draw_attributions`. Raises :class:`DataError` for an invalid SMILES.
+        """
+        if isinstance(smiles, str):
+            return self._explain_one(smiles, task)
+        return [self._explain_one(s, task) for s in smiles]
+
+    def _explain_one(self, smiles: str, task: int = 0) -> AtomAttribution:
+        raise NotImplementedError
+
+    def _predict_valid(self, smiles: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
 
     def predict_proba(self, smiles: Sequence[str]) -> np.ndarray:
         """``(n, 2)`` class probabilities for a single classification task (NaN rows for invalid SMILES)."""
@@ -208,7 +224,7 @@ class FingerprintModel(MoleculePredictorMixin, BaseEstimator):
     def _predict_valid(self, smiles: list[str]) -> tuple[np.ndarray, np.ndarray]:
         return self._predict_matrix(self._features(smiles))
 
-    def explain(self, smiles: str, task: int = 0) -> AtomAttribution:
+    def _explain_one(self, smiles: str, task: int = 0) -> AtomAttribution:
         """Per-atom attribution by fingerprint occlusion (Riniker & Landrum 2013, RDKit SimilarityMaps).
 
         For each atom, remove the count of every Morgan environment rooted at that atom and record how the

@@ -48,7 +48,7 @@ class DrugPredictor:
                 row["sd"] = {t: (None if np.isnan(res.variance[i, j]) else float(np.sqrt(res.variance[i, j])))
                              for j, t in enumerate(res.tasks)}
                 if explain and hasattr(self.model, "explain"):
-                    a = self.model.explain(res.smiles[i])
+                    a = self.model._explain_one(res.smiles[i])
                     row["attribution"] = {"atoms": a.atoms, "weights": [float(w) for w in a.weights],
                                           "method": a.method, "task": a.task}
             out.append(row)

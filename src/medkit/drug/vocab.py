@@ -57,7 +57,7 @@ class SmilesVocab:
         out[:len(ids)] = ids
         return out
 
-    def decode(self, ids: Sequence[int]) -> str:
+    def decode(self, ids: Sequence[int] | np.ndarray) -> str:
         """Tokens up to the first ``<eos>`` (specials dropped)."""
         out = []
         for i in ids:

@@ -130,7 +130,7 @@ def train_property_model(cfg: PropertyRunConfig, *, progress: bool = True) -> tu
         model.fit(pick(split.train), Y[split.train])
     fit_s = time.perf_counter() - t0
     res = model.predict_with_uncertainty(pick(split.test))
-    metrics = {"split": f"{cfg.split} 80/10/10 seed {cfg.seed}", "n_train": len(split.train),
+    metrics: dict[str, Any] = {"split": f"{cfg.split} 80/10/10 seed {cfg.seed}", "n_train": len(split.train),
                "n_val": len(split.val) if split.val is not None else 0, "n_test": len(split.test),
                "task_type": task_type, "fit_seconds": fit_s, "input": std.summary(),
                "test": evaluate_predictions(Y[split.test], res.mean, tasks, task_type, n_boot=cfg.n_boot,
