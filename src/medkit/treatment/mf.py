@@ -169,9 +169,12 @@ def _ridge_side(T: np.ndarray, M: np.ndarray, V: np.ndarray, reg: float, reg_bia
     n = T.shape[0]
     k = V.shape[1]
     V1 = np.hstack([V, np.ones((V.shape[0], 1))])  # (m, k+1)
-    # A[r] = Σ_obs v vᵀ as one GEMM: (n, m) @ (m, (k+1)²) instead of n small products.
-    VV = (V1[:, :, None] * V1[:, None, :]).reshape(len(V1), -1)
-    A = (M @ VV).reshape(n, k + 1, k + 1)
+    # A[r] = Σ_obs v vᵀ as one GEMM over the upper triangle: (n, m) @ (m, (k+1)(k+2)/2), then mirrored.
+    iu, ju = np.triu_indices(k + 1)
+    tri = M @ (V1[:, iu] * V1[:, ju])  # (n, n_tri)
+    A = np.empty((n, k + 1, k + 1))
+    A[:, iu, ju] = tri
+    A[:, ju, iu] = tri
     pen = np.full(k + 1, reg)
     pen[-1] = reg_bias
     A += np.diag(pen)[None]
