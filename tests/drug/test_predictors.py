@@ -96,3 +96,17 @@ def test_draw_attribution(mols: list[str]) -> None:
     m = FingerprintModel(model="rf", n_estimators=5).fit(mols, _logp(mols))
     png = draw_attributions(m.explain(mols[0]), fmt="png", size=(200, 160))
     assert isinstance(png, bytes) and png[:4] == b"\x89PNG"
+
+
+def test_interpret_dispatch_and_clone(mols: list[str]) -> None:
+    from sklearn.base import clone
+
+    from medkit.interpret import explain
+
+    m = FingerprintModel(model="rf", n_estimators=5).fit(mols, _logp(mols))
+    ex = explain(m, mols[:2])  # medkit.interpret hands SMILES to the model's own explain
+    assert ex.method == "fingerprint occlusion"
+    own = m.explain(mols[:2])
+    assert isinstance(own, list) and len(own) == 2
+    c = clone(DMPNNModel(hidden=32, ensemble_size=2))
+    assert c.get_params()["hidden"] == 32 and not hasattr(c, "models_")
