@@ -96,3 +96,28 @@ def test_run_config_from_csv_with_garbage(tmp_path: Path) -> None:
     r = _medkit("run", str(cfg))
     assert r.returncode == 2 and "row 12" in r.stderr and "mean radius" in r.stderr
     assert not (tmp_path / "runs").exists()  # nothing half-written
+
+
+def test_run_refuses_leaky_data_and_keeps_quality_report(tmp_path: Path) -> None:
+    from medkit.data import load_dataset
+
+    df = load_dataset("wdbc").data
+    df["biopsy_result"] = df["malignant"]  # a planted label leak
+    csv = tmp_path / "leaky.csv"
+    df.to_csv(csv, index=False)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'runs_dir = "{tmp_path / "runs"}"\n[data]\ncsv = "{csv}"\nlabel = "malignant"\n'
+                   f'id_column = "patient_id"\n[evaluation]\nn_boot = 50\n')
+    r = _medkit("run", str(cfg))
+    assert r.returncode == 2 and "biopsy_result" in r.stderr, r.stderr
+    (run_dir,) = list((tmp_path / "runs").iterdir())
+    assert (run_dir / "quality.html").exists() and not (run_dir / "model.joblib").exists()
+
+
+def test_trust_artefacts_in_run(tmp_path: Path) -> None:
+    from medkit.workflows.tabular import EvalConfig, TabularRunConfig, run_tabular
+
+    run, _ = run_tabular(TabularRunConfig(name="t", runs_dir=tmp_path, evaluation=EvalConfig(n_boot=50)))
+    for f in ("quality.html", "quality.json", "model_card.md", "model_card.html", "trust.json"):
+        assert (run.path / f).exists(), f
+    assert "Model card" in (run.path / "report.html").read_text()

@@ -66,6 +66,7 @@ class TabularRunConfig(StrictModel):
 
     name: str = "tabular"
     seed: int = Field(0, ge=0)
+    allow_quality_warnings: bool = False
     runs_dir: Path = Path("runs")
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
@@ -122,6 +123,14 @@ def run_tabular(cfg: TabularRunConfig) -> tuple[RunDir, dict[str, object]]:
     run.save_datasets(prov)
     log.info("loaded %d rows, %d features", len(X), X.shape[1])
 
+    # Data quality gate: errors always stop the run, warnings unless explicitly allowed.
+    from medkit.quality import check_xy, gate
+
+    quality = check_xy(X, y, groups, source=cfg.data.dataset or Path(str(cfg.data.csv)).name)
+    quality.write_html(run.path / "quality.html")
+    run.write_json("quality.json", quality.to_dict())
+    gate(quality, allow_warnings=cfg.allow_quality_warnings)
+
     base = _make_model(cfg.model, cfg.seed)
     oof = np.zeros(len(y))
     fold_of = np.zeros(len(y), dtype=int)
@@ -175,6 +184,11 @@ def run_tabular(cfg: TabularRunConfig) -> tuple[RunDir, dict[str, object]]:
     bars = save(metric_bars([(k, v.value, v.ci_low, v.ci_high) for k, v in rep.items() if k != "log_loss"],
                             "Metrics with 95% CI", "value"), plots / "metrics.png")
 
+    from medkit.reporting.model_card import add_trust_to_run
+
+    add_trust_to_run(run, X, y, groups=groups, oof=oof, folds=fold_of + 1, model=final, quality=quality,
+                     n_boot=min(cfg.evaluation.n_boot, 500), seed=cfg.seed)
+
     report = Report(f"{cfg.name}: {cfg.model.kind} on {cfg.data.dataset or Path(str(cfg.data.csv)).name}",
                     subtitle=f"{cfg.evaluation.n_splits}-fold cross-validation, {len(yv)} patients, "
                              f"{int(yv.sum())} positive", meta={"run": run.path.name, "seed": str(cfg.seed)})
@@ -191,6 +205,14 @@ def run_tabular(cfg: TabularRunConfig) -> tuple[RunDir, dict[str, object]]:
     s.figure(calp, "Reliability diagram (10 equal-width bins) and distribution of predictions")
     s = report.section("Errors at the decision threshold")
     s.figure(cmp_, "Confusion matrix, pooled out-of-fold")
+    s = report.section("Trust")
+    qs = quality.summary()
+    s.text(f"Data quality: {qs['n_errors']} errors, {qs['n_warnings']} warnings, {qs['n_info']} notes over "
+           f"{len(qs['checks_run'])} checks. " + " ".join(qs["warnings"][:3]))
+    s.link("quality.html", "Data-quality report")
+    s.link("model_card.html", "Model card and TRIPOD+AI checklist")
+    if (run.path / "plots" / "shap_importance.png").exists():
+        s.figure(run.path / "plots" / "shap_importance.png", "What drives the predictions (SHAP)")
     s = report.section("Provenance")
     s.table([{k: v for k, v in p.items() if k != "files"} for p in prov], caption="Datasets read (sha256 of each file)")
     s.text(f"Fit time {t_fit:.2f} s, predict time {t_pred:.3f} s over all folds.")
