@@ -92,7 +92,7 @@ def test_malformed_json_and_wrong_types_are_422_naming_the_field(env: Env) -> No
     row = _row(env.svc)
     del row["worst area"]
     r = env.client.post(url, json={"rows": [row]}, headers=env.h("clinician"))
-    assert r.status_code == 422 and r.json()["error"]["where"] == "worst area"
+    assert r.status_code == 422 and r.json()["error"]["where"] == "rows[0].worst area"
     r = env.client.post("/api/v1/clinical/wdbc-risk/predict?version=abc", json={"rows": [row]},
                         headers=env.h("clinician"))
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "version"]

@@ -99,10 +99,14 @@ def test_big_batch_runs_as_a_job_with_progress_and_result_url(full: Env, clinica
 
 def test_failed_job_reports_its_error(full: Env) -> None:
     rows, _ = _wdbc_rows(150)
-    rows[120] = {"mean radius": 1.0}
+    gap = [dict(r) for r in rows]
+    del gap[140]["mean radius"]  # a left-out column is refused before the job starts
+    r = full.client.post("/api/v1/clinical/wdbc-risk/predict", json={"rows": gap}, headers=full.h("clinician"))
+    assert r.status_code == 422 and r.json()["error"]["where"] == "rows[140].mean radius"
+    rows[120] = {**rows[120], "mean radius": "large"}  # passes the API's checks, fails inside the model
     r = full.client.post("/api/v1/clinical/wdbc-risk/predict", json={"rows": rows}, headers=full.h("clinician"))
     status = _wait(full, r.json()["status_url"], "clinician")
-    assert status["status"] == "failed" and "missing feature" in status["error"]
+    assert status["status"] == "failed" and "must be a number" in status["error"]
     assert full.client.get(r.json()["result_url"], headers=full.h("clinician")).status_code == 409
 
 

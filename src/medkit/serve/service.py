@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
-from medkit.core.errors import DataError, MedkitError
+from medkit.core.errors import DataError, MedkitError, SchemaError
 from medkit.core.logging import get_logger
 from medkit.serve import audit, registry
 from medkit.serve.db import Job, User, create_engine, session_factory, utcnow
@@ -28,6 +28,29 @@ from medkit.serve.settings import ServeSettings
 
 log = get_logger("medkit.serve")
 JOB_CHUNK = 64
+
+
+def declared_columns(pillar: str, ref: dict[str, Any]) -> list[str]:
+    """The per-row columns a clinical or treatment bundle declares (``inputs.columns`` or ``inputs.features``)."""
+    if pillar not in ("clinical", "treatment"):
+        return []
+    spec = ref.get("inputs", {}).get("columns") or ref.get("inputs", {}).get("features") or []
+    return [c if isinstance(c, str) else str(c.get("name")) for c in spec if isinstance(c, str | dict)]
+
+
+def check_rows(rows: Any, declared: list[str]) -> None:
+    """Every row must carry every declared column: a key left out is refused (422 naming row and column), never
+    filled in by the model's imputer. An explicit null is passed on; the model decides whether it accepts it."""
+    if not isinstance(rows, list):
+        return
+    for i, row in enumerate(rows):
+        if isinstance(row, dict):
+            missing = [c for c in declared if c not in row]
+            if missing:
+                more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+                raise SchemaError(f"row {i + 1} has no '{missing[0]}'{more}", where=f"rows[{i}].{missing[0]}",
+                                  fix="send every column the model declares (GET /api/v1/models/{name}); "
+                                      "use null for a value that was not measured")
 
 
 @dataclass
@@ -112,7 +135,10 @@ class Service:
             model, mv = registry.get_version(db, name, version, pillar=pillar)
             return registry.version_dict(model, mv), mv.bundle_dir
 
-    def _predict(self, pillar: str, bundle_dir: str, inputs: Any, explain: bool) -> dict[str, Any]:
+    def _predict(self, pillar: str, bundle_dir: str, inputs: Any, explain: bool,
+                 declared: list[str] | None = None) -> dict[str, Any]:
+        if declared:
+            check_rows(inputs, declared)
         predictor = self.predictors.get(pillar, bundle_dir)
         try:
             out = predictor.predict(inputs, explain=explain)
@@ -131,7 +157,7 @@ class Service:
         """Run the model and write the audit record; the result is returned only if the audit record was stored."""
         ref, bundle_dir = self.resolve(pillar, name, version)
         try:
-            result = self._predict(pillar, bundle_dir, inputs, explain)
+            result = self._predict(pillar, bundle_dir, inputs, explain, declared_columns(pillar, ref))
         except MedkitError as exc:
             with self.sf.begin() as db:
                 audit.record(db, _actor(principal), f"predict.{pillar}", outcome="rejected", model_name=name,
@@ -146,6 +172,9 @@ class Service:
     def submit_job(self, principal: Principal, kind: str, pillar: str, name: str, version: int | None,
                    items: list[Any], *, input_sha256: str, explain: bool = False) -> dict[str, Any]:
         ref, bundle_dir = self.resolve(pillar, name, version)
+        declared = declared_columns(pillar, ref)
+        if declared:
+            check_rows(items, declared)  # fail now (422) rather than inside the job
         self.predictors.get(pillar, bundle_dir)  # fail now (503) rather than inside the job
         job_id = uuid.uuid4().hex
         with self.sf.begin() as db:
