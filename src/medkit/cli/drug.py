@@ -43,6 +43,7 @@ def generate(
     generator: Annotated[Path | None, typer.Option(help="Load a saved generator folder instead of training.")] = None,
     n_train: Annotated[int, typer.Option(help="MOSES training molecules to train on.")] = 50_000,
     epochs: Annotated[int, typer.Option(help="Training epochs.")] = 5,
+    hidden: Annotated[int, typer.Option(help="Hidden size of the LSTM / VAE decoder.")] = 512,
     temperature: Annotated[float, typer.Option(help="Sampling temperature (<1 sharper, >1 more diverse).")] = 1.0,
     save_generator: Annotated[Path | None, typer.Option(help="Folder to save the trained generator.")] = None,
     checkpoint_dir: Annotated[Path | None, typer.Option(help="Checkpoint folder; re-running resumes.")] = None,
@@ -67,8 +68,12 @@ def generate(
             raise ConfigError(f"unknown generator {model!r}", where="--model", fix=f"use one of {sorted(classes)}")
         kw: dict[str, Any] = {"epochs": epochs, "seed": seed,
                               "checkpoint_dir": str(checkpoint_dir) if checkpoint_dir else None}
-        if model == "latentgan":
-            kw["vae_params"] = {"epochs": epochs}
+        if model == "charrnn":
+            kw["hidden"] = hidden
+        elif model == "vae":
+            kw["dec_hidden"] = hidden
+        else:
+            kw["vae_params"] = {"epochs": epochs, "dec_hidden": hidden}
         gen = classes[model](**kw).fit(load_dataset("moses", split="train", n=n_train).data)
         if save_generator is not None:
             gen.save(save_generator)
