@@ -64,6 +64,9 @@ def demo(
 
     index = run_all(out, seed=seed, data_dir=data_dir, only=only)
     typer.echo(f"\nReport: {index.resolve()}")
+    from medkit.serve import demo_hint
+
+    typer.echo(demo_hint(out))
 
 
 @app.command("run")
