@@ -82,11 +82,41 @@ def test_three_site_federation_converges_with_dropout_and_a_site_without_positiv
     cc = tr & (icu == 1) & (y == 0)
     sites.append((X[cc], y[cc]))  # site 3: coronary care negatives only ...
     res = run_federated(sites, strategy="fedprox", mu=0.01, rounds=4, local_epochs=2, seed=0, timeout_s=240,
-                        drop={3: 3})  # ... and it crashes in round 3
+                        drop={3: 3}, val_fraction=0.2)  # ... and it crashes in round 3
     assert res.sites_without_positives == [3] and res.dropped_sites == [3]
     assert [r["n_results"] for r in res.rounds] == [4, 4, 3, 3]
     assert res.rounds[2]["n_failures"] == 1
     losses = [r["train_loss"] for r in res.rounds]
     assert losses[-1] < losses[0]  # converging
+    assert 1 <= res.best_round <= 4 and all(0.5 < r["val_auroc"] <= 1 for r in res.rounds)
     p = predict_proba(res.model(X.shape[1]), res.standardise(X[~tr]))
     assert roc_auc_score(y[~tr], p) > 0.7
+
+
+class _Seq(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.rnn = torch.nn.GRU(3, 4, batch_first=True)
+        self.out = torch.nn.Linear(4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, 3) -> (B,)
+        return self.out(self.rnn(x)[0][:, -1]).squeeze(-1)
+
+
+def test_gru_model_is_refused_then_made_compatible() -> None:
+    from medkit.privacy.dp import make_dp_compatible, make_dp_setup_hook
+    from medkit.training import TrainConfig, Trainer
+
+    x = torch.randn(400, 5, 3)
+    y = (x[:, -1, 0] > 0).float()
+    ds = torch.utils.data.TensorDataset(x, y)
+
+    def loss_fn(m: torch.nn.Module, b: tuple) -> torch.Tensor:
+        return torch.nn.functional.binary_cross_entropy_with_logits(m(b[0]), b[1])
+
+    cfg = TrainConfig(max_epochs=2, batch_size=50, grad_clip=None, progress=False, monitor="train_loss")
+    with pytest.raises(PrivacyError, match="GRU"):
+        Trainer(_Seq(), loss_fn, cfg, setup_hook=make_dp_setup_hook(5.0, 1e-3, epochs=2)).fit(ds)
+    hook = make_dp_setup_hook(5.0, 1e-3, epochs=2)
+    Trainer(make_dp_compatible(_Seq()), loss_fn, cfg, setup_hook=hook).fit(ds)
+    assert 0 < hook.spent_epsilon() <= 5.0 + 1e-6

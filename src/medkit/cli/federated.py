@@ -18,6 +18,8 @@ def run(
     local_epochs: Annotated[int, typer.Option(help="Local epochs per round.")] = 1,
     mu: Annotated[float, typer.Option(help="FedProx proximal strength.")] = 0.01,
     limit: Annotated[int | None, typer.Option(help="Read only this many records per set (quick runs).")] = None,
+    val_fraction: Annotated[float, typer.Option(help="Share of each site's rows kept for choosing the best "
+                                                "round (0 = keep the last round).")] = 0.2,
     timeout: Annotated[float, typer.Option(help="Wall-clock limit of the federation in seconds.")] = 900.0,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     out: Annotated[Path, typer.Option(help="Root folder for the run directory.")] = Path("runs"),
@@ -34,7 +36,7 @@ def run(
     b = load_xy("b", data_dir, limit)
     idx = make_sites(a, sites, seed)
     res = run_federated([(a.X[i], a.y[i]) for i in idx], strategy=strategy, rounds=rounds, local_epochs=local_epochs,
-                        mu=mu, seed=seed, timeout_s=timeout)
+                        mu=mu, seed=seed, timeout_s=timeout, val_fraction=val_fraction)
     p = predict_proba(res.model(a.X.shape[1]), res.standardise(b.X))
     rep = binary_report(b.y, p, n_boot=500, seed=seed)
     run = RunDir.create(f"federated-{strategy}", out)
@@ -45,6 +47,7 @@ def run(
                   "n_pos": int(a.y[ix].sum())} for i, ix in enumerate(idx)]
     run.save_metrics({"test_set_b": {k: vars(v) for k, v in rep.items()}, "rounds": res.rounds, "sites": site_info,
                       "sites_without_positives": res.sites_without_positives,
-                      "dropped_sites": res.dropped_sites, "seconds": res.seconds})
-    typer.echo(f"set B AUROC {rep['auroc']} after {len(res.rounds)} round(s) over {sites} sites ({strategy})")
+                      "dropped_sites": res.dropped_sites, "best_round": res.best_round, "seconds": res.seconds})
+    typer.echo(f"set B AUROC {rep['auroc']}: round {res.best_round} of {len(res.rounds)} over {sites} sites "
+               f"({strategy})")
     typer.echo(f"Run directory: {run.path}")

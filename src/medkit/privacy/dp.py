@@ -52,7 +52,8 @@ class DPHook:
         errors = ModuleValidator.validate(model, strict=False)
         if errors:
             raise PrivacyError(f"the model has layers Opacus cannot make private: {errors[0]}", where="dp",
-                               fix="replace BatchNorm with GroupNorm/LayerNorm (opacus ModuleValidator.fix)")
+                               fix="build the model through medkit.privacy.dp.make_dp_compatible(model) before "
+                               "training (BatchNorm -> GroupNorm, nn.GRU/LSTM -> Opacus DPGRU/DPLSTM)")
         self.engine = opacus.PrivacyEngine(accountant=self.accountant, secure_mode=self.secure_mode)
         model, optimizer, loader = self.engine.make_private_with_epsilon(
             module=model, optimizer=optimizer, data_loader=loader, target_epsilon=self.epsilon,
@@ -84,6 +85,17 @@ class DPHook:
             out["sample_rate"] = float(hist[-1][1]) if hist else None
             out["steps"] = int(sum(h[2] for h in hist)) if hist else 0
         return out
+
+
+def make_dp_compatible(model: Any) -> Any:
+    """Return ``model`` with layers Opacus cannot handle replaced (BatchNorm -> GroupNorm, GRU/LSTM -> DP versions).
+
+    Call it *before* creating the Trainer (the optimizer must see the replaced parameters).
+    """
+    require("opacus", "privacy")
+    from opacus.validators import ModuleValidator
+
+    return ModuleValidator.fix(model)
 
 
 def make_dp_setup_hook(epsilon: float, delta: float | None = 1e-5, *, epochs: int, max_grad_norm: float = 1.0,

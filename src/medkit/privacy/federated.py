@@ -43,6 +43,7 @@ class FederatedResult:
     pooled_mean: np.ndarray | None = None
     pooled_std: np.ndarray | None = None
     seconds: float = 0.0
+    best_round: int = 0
 
     def standardise(self, X: np.ndarray) -> np.ndarray:
         """Apply the federation's pooled preprocessing to new rows: (N, F) -> (N, F) float32."""
@@ -80,7 +81,7 @@ def _free_port() -> int:
 
 
 def _strategy(kind: str, n_sites: int, mu: float, init: list[np.ndarray], startup_timeout: float,
-              record: list[dict[str, Any]]) -> Any:
+              record: list[dict[str, Any]], select: bool) -> Any:
     fl = require("flwr", "privacy")
     from flwr.common import ndarrays_to_parameters, parameters_to_ndarrays
     from flwr.server.strategy import FedAvg, FedProx
@@ -89,6 +90,9 @@ def _strategy(kind: str, n_sites: int, mu: float, init: list[np.ndarray], startu
 
     class Recording(base):  # type: ignore[misc, valid-type]
         latest: list[np.ndarray] = init
+        best: list[np.ndarray] | None = None
+        best_loss: float = float("inf")
+        best_round: int = 0
 
         def configure_fit(self, server_round: int, parameters: Any, client_manager: Any) -> Any:
             if server_round == 1:  # wait for every site once, so round 1 includes all of them
@@ -105,7 +109,26 @@ def _strategy(kind: str, n_sites: int, mu: float, init: list[np.ndarray], startu
                            if results else float("nan")})
             return params, metrics
 
-    kw: dict[str, Any] = dict(fraction_fit=1.0, fraction_evaluate=0.0, min_fit_clients=1, min_evaluate_clients=0,
+        def aggregate_evaluate(self, server_round: int, results: Any, failures: Any) -> Any:
+            # Server-side model selection on the sites' validation rows, the federated twin of early stopping
+            # on validation AUROC in pooled training: the example-weighted mean of the sites' AUROCs (sites
+            # whose validation rows hold one class only report none). Only these summaries leave the sites.
+            results = [(c, r) for c, r in results if r.num_examples > 0]
+            if not results:
+                return None, {}
+            n = sum(r.num_examples for _, r in results)
+            loss = float(sum(r.loss * r.num_examples for _, r in results) / n)
+            with_auc = [(r.metrics["auroc"], r.num_examples) for _, r in results if "auroc" in r.metrics]
+            auc = float(sum(a * k for a, k in with_auc) / sum(k for _, k in with_auc)) if with_auc else float("nan")
+            if record and record[-1]["round"] == server_round:
+                record[-1].update(val_loss=loss, val_auroc=auc)
+            score = -auc if with_auc else loss  # lower is better
+            if score < self.best_loss:
+                self.best_loss, self.best, self.best_round = score, [w.copy() for w in self.latest], server_round
+            return loss, {"val_auroc": auc}
+
+    kw: dict[str, Any] = dict(fraction_fit=1.0, fraction_evaluate=1.0 if select else 0.0, min_fit_clients=1,
+                              min_evaluate_clients=1 if select else 0,
                               min_available_clients=1, accept_failures=True,
                               initial_parameters=ndarrays_to_parameters(init),
                               on_fit_config_fn=lambda rnd: {"server_round": rnd})
@@ -117,7 +140,8 @@ def _strategy(kind: str, n_sites: int, mu: float, init: list[np.ndarray], startu
 
 def run_federated(sites: list[tuple[np.ndarray, np.ndarray]], *, strategy: str = "fedavg", rounds: int = 10,
                   local_epochs: int = 1, mu: float = 0.01, lr: float = 3e-3, batch_size: int = 64, hidden: int = 64,
-                  seed: int = 0, timeout_s: float = 600.0, drop: dict[int, int] | None = None) -> FederatedResult:
+                  seed: int = 0, timeout_s: float = 600.0, drop: dict[int, int] | None = None,
+                  val_fraction: float = 0.0) -> FederatedResult:
     """Train the tabular MLP across ``sites`` (each ``(X (N_i, F), y (N_i,))``) with Flower.
 
     Parameters
@@ -130,6 +154,10 @@ def run_federated(sites: list[tuple[np.ndarray, np.ndarray]], *, strategy: str =
         Wall-clock bound of the whole run; sites still running after it are terminated.
     drop
         ``{site index: round}``: that site crashes during that round (for testing dropout handling).
+    val_fraction
+        When > 0, each site keeps this stratified fraction of its rows for validation; after every round the
+        sites report the global model's validation loss and AUROC and the best round's weights are the
+        result (``best_round``; highest weighted mean site AUROC, or lowest loss); otherwise the last round's weights are returned.
     """
     fl = require("flwr", "privacy")
     import torch
@@ -156,7 +184,8 @@ def run_federated(sites: list[tuple[np.ndarray, np.ndarray]], *, strategy: str =
     torch.manual_seed(seed)
     init = [v.detach().numpy().copy() for v in MLP(n_feat, hidden=hidden).state_dict().values()]
     record: list[dict[str, Any]] = []
-    strat = _strategy(strategy, len(sites), mu, init, startup_timeout=min(120.0, timeout_s), record=record)
+    strat = _strategy(strategy, len(sites), mu, init, startup_timeout=min(120.0, timeout_s), record=record,
+                      select=val_fraction > 0)
     port = _free_port()
     address = f"127.0.0.1:{port}"
     from flwr.server import SimpleClientManager
@@ -182,7 +211,7 @@ def run_federated(sites: list[tuple[np.ndarray, np.ndarray]], *, strategy: str =
             Z = (np.where(np.isfinite(X), X, mean) - mean) / std
             np.savez(path, X=np.clip(Z, -5, 5).astype(np.float32), y=np.asarray(y, dtype=np.float32))
             cfg = {"seed": seed * 100 + i, "local_epochs": local_epochs, "lr": lr, "batch_size": batch_size,
-                   "hidden": hidden, "drop_round": (drop or {}).get(i, -1)}
+                   "hidden": hidden, "drop_round": (drop or {}).get(i, -1), "val_fraction": val_fraction}
             procs.append(subprocess.Popen([sys.executable, "-m", "medkit.privacy.federated_site", "--address", address,
                                            "--data", str(path), "--config", json.dumps(cfg)],
                                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
@@ -213,4 +242,6 @@ def run_federated(sites: list[tuple[np.ndarray, np.ndarray]], *, strategy: str =
         errs = [p.stderr.read().decode(errors="replace")[-500:] for p in procs if p.stderr is not None]
         raise ModelError("no site returned an update", where="federated",
                          fix=f"check the site logs: {errs[0] if errs else 'none'}")
-    return FederatedResult(strat.latest, record, no_pos, dropped, mean, std, time.perf_counter() - t0)
+    weights = strat.best if strat.best is not None else strat.latest
+    best_round = strat.best_round if strat.best is not None else len(record)
+    return FederatedResult(weights, record, no_pos, dropped, mean, std, time.perf_counter() - t0, best_round)

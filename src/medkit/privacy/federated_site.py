@@ -19,7 +19,18 @@ from typing import Any
 import numpy as np
 
 
-def _client(X: np.ndarray, y: np.ndarray, cfg: dict[str, Any]) -> Any:
+def _split(y: np.ndarray, frac: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified local train/validation indices (validation rows never leave the site either)."""
+    rng = np.random.default_rng(seed)
+    val = np.zeros(len(y), dtype=bool)
+    if frac > 0:
+        for c in np.unique(y):
+            idx = rng.permutation(np.flatnonzero(y == c))
+            val[idx[: int(round(frac * len(idx)))]] = True
+    return np.flatnonzero(~val), np.flatnonzero(val)
+
+
+def _client(X_all: np.ndarray, y_all: np.ndarray, cfg: dict[str, Any]) -> Any:
     import flwr as fl
     import torch
 
@@ -28,6 +39,8 @@ def _client(X: np.ndarray, y: np.ndarray, cfg: dict[str, Any]) -> Any:
 
     torch.set_num_threads(1)
     torch.manual_seed(int(cfg.get("seed", 0)))
+    tr, va = _split(y_all, float(cfg.get("val_fraction", 0.0)), int(cfg.get("seed", 0)))
+    X, y, X_val, y_val = X_all[tr], y_all[tr], X_all[va], y_all[va]
     model = MLP(X.shape[1], hidden=int(cfg.get("hidden", 64)))
 
     def get_weights() -> list[np.ndarray]:
@@ -62,7 +75,20 @@ def _client(X: np.ndarray, y: np.ndarray, cfg: dict[str, Any]) -> Any:
             return get_weights(), len(y), metrics
 
         def evaluate(self, parameters: list[np.ndarray], config: dict[str, Any]) -> tuple[float, int, dict]:
-            return 0.0, len(y), {}
+            """Validation BCE (and AUROC) of the global model on this site's held-out rows, for model selection."""
+            if len(y_val) == 0:
+                return 0.0, 0, {}
+            set_weights(parameters)
+            model.eval()
+            with torch.no_grad():
+                logits = model(torch.as_tensor(X_val))
+                loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.as_tensor(y_val))
+            metrics = {}
+            if len(np.unique(y_val)) == 2:
+                from sklearn.metrics import roc_auc_score
+
+                metrics["auroc"] = float(roc_auc_score(y_val, logits.numpy()))
+            return float(loss), len(y_val), metrics
 
     return SiteClient()
 
