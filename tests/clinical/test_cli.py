@@ -157,6 +157,15 @@ def test_survival_predict_and_dp_training(tmp_path):
     surv_cols = [k for k in preds[0] if k.startswith("survival_t")]
     assert len(preds) == 5 and len(surv_cols) == 3
     assert all(p[surv_cols[0]] >= p[surv_cols[-1]] for p in preds)  # survival falls over time
+    # occlusion is exact: risk minus the risk with the top covariate set to the training reference
+    from medkit.clinical.bundle import load_clinical_bundle
+
+    b = load_clinical_bundle(tmp_path / "vet")
+    X = pd.read_csv(tmp_path / "vet.csv").head(1)
+    assert all(len(p["top_features"]) == 5 for p in preds)
+    top = preds[0]["top_features"][0]
+    occl = X.assign(**{top["feature"]: b.reference[top["feature"]]})
+    assert preds[0]["risk"] - b.model.predict(occl)[0] == pytest.approx(top["contribution"], abs=1e-9)
     # differential privacy: the accountant's spent epsilon stays within the requested budget
     res = runner.invoke(app, ["clinical", "train", "--dataset", "wdbc", "--model", "mlp", "--dp-epsilon", "2",
                               "--max-epochs", "2", "--out", str(tmp_path / "dp"), "--runs-dir", str(tmp_path / "dpr"),

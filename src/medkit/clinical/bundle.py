@@ -31,6 +31,7 @@ class ClinicalBundle:
     train_time: np.ndarray | None = None
     train_event: np.ndarray | None = None
     horizons: list[float] = field(default_factory=list)
+    reference: dict[str, Any] = field(default_factory=dict)
 
     def train_like(self, data: ClinicalData) -> ClinicalData:
         """Training outcomes (for IPCW) in a :class:`ClinicalData` shell; ``X`` is unused."""
@@ -57,6 +58,10 @@ def save_clinical_bundle(path: Path, model: Any, data: ClinicalData, cfg: Any, m
         payload["train_event"] = data.event[tr_mask]
         horizons = [float(np.round(h, 1)) for h in eval_times(data.time[tr_mask], data.time[tr_mask], n=3)]
         payload["horizons"] = horizons
+        Xtr = data.X.iloc[np.flatnonzero(tr_mask)]
+        # reference patient for occlusion contributions: median of numeric columns, most common category otherwise
+        payload["reference"] = {c: (float(Xtr[c].median()) if pd.api.types.is_numeric_dtype(Xtr[c])
+                                    else Xtr[c].mode().iloc[0]) for c in Xtr.columns}
     joblib.dump(payload, path / "model.joblib")
     test = metrics.get("test", {})
     inputs = ({"format": "PhysioNet 2012 records: a folder of <RecordID>.txt, or rows "
@@ -94,7 +99,7 @@ def load_clinical_bundle(path: Path) -> ClinicalBundle:
         raise ModelError("model.joblib was not written by `medkit clinical train` (keys model/task/features/train_ids "
                          "missing)", where=str(f), fix="re-create the bundle with `medkit clinical train`")
     return ClinicalBundle(info, p["model"], p["task"], p["features"], set(p["train_ids"]), p.get("train_time"),
-                          p.get("train_event"), p.get("horizons", []))
+                          p.get("train_event"), p.get("horizons", []), p.get("reference", {}))
 
 
 def rows_to_records(rows: list[dict[str, Any]]) -> PhysioNetRecords:
@@ -138,4 +143,23 @@ def predict_frame(b: ClinicalBundle, X: Any, *, top_k: int = 5, explain: bool = 
     if explain and hasattr(b.model, "contributions"):
         contrib = b.model.contributions(X, top_k=top_k)
         out["top_features"] = [json.dumps(c) for c in contrib]
+    elif explain and b.task == "survival" and b.reference:
+        out["top_features"] = [json.dumps(c) for c in _survival_contributions(b, X, np.asarray(risk), top_k)]
+    return out
+
+
+def _survival_contributions(b: ClinicalBundle, X: pd.DataFrame, risk: np.ndarray, top_k: int) -> list[list[dict]]:
+    """Occlusion on the log relative hazard: risk minus the risk with the covariate set to the training
+    reference (median / most common category)."""
+    deltas = np.zeros((len(X), len(b.features)))
+    for j, c in enumerate(b.features):
+        Xo = X.copy()
+        Xo[c] = b.reference[c]
+        deltas[:, j] = risk - np.asarray(b.model.predict(Xo), dtype=float)
+    out = []
+    for i in range(len(X)):
+        order = np.argsort(-np.abs(deltas[i]))[:top_k]
+        out.append([{"feature": b.features[j], "value": X.iloc[i][b.features[j]].item()
+                     if hasattr(X.iloc[i][b.features[j]], "item") else X.iloc[i][b.features[j]],
+                     "contribution": float(deltas[i, j])} for j in order])
     return out
