@@ -126,7 +126,7 @@ def _segmentation(rows: list[Row]) -> None:
     drive = load_dataset("drive", data_dir=DATA).data
     chase = load_dataset("chase_db1", data_dir=DATA).data["test"]
     train, test = drive["train"], drive["test"]
-    seg = UNetSegmenter(channels=(16, 32, 64, 128), patch_size=64, patches_per_image=64, roi_size=320, epochs=200,
+    seg = UNetSegmenter(channels=(16, 32, 64, 128), patch_size=64, patches_per_image=64, roi_size=608, epochs=200,
                         batch_size=16, lr=3e-3, seed=0, max_seconds=SEG_BUDGET_S)
     seg.fit([fundus_input(c.image, c.fov) for c in train], [c.mask for c in train], [c.fov for c in train])
     note = (f"{NOTE}{SEG_BUDGET_S:.0f} s training budget ({len(seg.history_)} epochs of 1,280 patches); "

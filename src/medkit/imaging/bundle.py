@@ -70,7 +70,7 @@ def save_segmenter_bundle(seg: UNetSegmenter, path: str | Path, *, channels: str
     extra: dict[str, Any] = {"dataset": dataset}
     if onnx:
         wrapped = torch.nn.Sequential(seg.model_, torch.nn.Softmax(dim=1)).eval()
-        x = np.random.default_rng(0).normal(size=(2, seg.in_channels_, seg.roi_size, seg.roi_size)).astype(np.float32)
+        x = np.random.default_rng(0).normal(size=(2, seg.in_channels_, 256, 192)).astype(np.float32)
         export_onnx(wrapped, torch.from_numpy(x[:1]), p / "model.onnx")
         extra["onnx_parity_max_abs_diff"] = onnx_parity(wrapped, p / "model.onnx", x).max_abs_diff
     info = BundleInfo(

@@ -32,7 +32,7 @@ class SegmentConfig(StrictModel):
     input_channels: str = "green"
     patch_size: int = Field(64, ge=16)
     patches_per_image: int = Field(64, ge=1)
-    roi_size: int = Field(320, ge=16)
+    roi_size: int = Field(608, ge=16)
     epochs: int = Field(40, ge=1)
     batch_size: int = Field(16, ge=1)
     lr: float = Field(3e-3, gt=0)
