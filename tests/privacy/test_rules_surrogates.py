@@ -111,6 +111,13 @@ def test_date_shift_preserves_intervals_and_format() -> None:
     assert gen.shift_days("p1") != gen.shift_days("p2") or gen.shift_days("p1") != gen.shift_days("p3")
 
 
+def test_odd_spans_get_safe_surrogates() -> None:
+    gen = SurrogateGenerator(key=b"k" * 32)
+    out = gen.surrogate("35-46/30", "DateYear", "p1")  # a tagger false positive typed as a year
+    assert out != "35-46/30" and re.fullmatch(r"\d\d-\d\d/\d\d", out)
+    assert gen.surrogate("9999-12-31", "Date", "p1") == "[DATE]"  # cannot be shifted: placeholder
+
+
 def test_explicit_shift_table_is_used() -> None:
     gen = SurrogateGenerator(key=b"k" * 32, shifts={"1": 1993})
     assert gen.shift_date("2000-01-01", "1") == (dt.date(2000, 1, 1) + dt.timedelta(1993)).isoformat()

@@ -108,3 +108,17 @@ def test_bad_notes_input() -> None:
         m.detect_notes(pd.DataFrame({"patient": ["a"], "text": [b"bytes"]}))
     with pytest.raises(DataError, match="lacks column"):
         m.detect_notes(pd.DataFrame({"id": ["a"], "note": ["x"]}))
+
+
+def test_leak_guard_and_propagation() -> None:
+    from medkit.core.errors import PrivacyError
+    from medkit.privacy.text_deid import _verify_removed
+
+    with pytest.raises(PrivacyError, match="still present"):
+        _verify_removed({"a": {"rixford": "HCPName"}}, ["a"], ["seen by pat rixford today"])
+    _verify_removed({"a": {"rixford": "HCPName"}}, ["a", "b"], ["seen by pat \x00 today", "rixford"])  # other patient
+    # a number found in one note is removed from the patient's other notes too
+    m = TextDeidentifier(use_tagger=False).fit(pd.DataFrame({"patient": [], "text": []}), [])
+    notes = pd.DataFrame({"patient": ["a", "a"], "text": ["MRN: 00482913 verified", "old chart 00482913 filed"]})
+    res = m.deidentify(notes, SurrogateGenerator(key=b"s" * 32))
+    assert all("00482913" not in t for t in res.texts) and res.n_propagated == 1

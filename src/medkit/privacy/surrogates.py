@@ -67,7 +67,13 @@ class SurrogateGenerator:
 
     # ------------------------------------------------------------------ dispatch
     def surrogate(self, text: str, phi_type: str, patient: str) -> str:
-        """The surrogate for ``text`` of type ``phi_type`` in ``patient``'s notes."""
+        """The surrogate for ``text`` of type ``phi_type`` in ``patient``'s notes (never the original)."""
+        try:
+            return self._surrogate(text, phi_type, patient)
+        except (ValueError, OverflowError):  # e.g. a date that cannot be shifted: a placeholder is safe
+            return f"[{phi_type.upper()}]"
+
+    def _surrogate(self, text: str, phi_type: str, patient: str) -> str:
         norm = re.sub(r"\s+", " ", text.strip().lower())
         if phi_type in {"HCPName", "PTName", "RelativeProxyName"}:
             return self._name(text, norm, phi_type, patient)
@@ -118,8 +124,8 @@ class SurrogateGenerator:
     # --------------------------------------------------------------------- dates
     def shift_year(self, text: str, patient: str) -> str:
         digits = re.sub(r"\D", "", text)
-        if not digits:
-            return "[YEAR]"
+        if len(digits) not in (2, 4):  # not a year after all (e.g. "35-46/30"): keep only its shape
+            return self._scramble(text, "DateYear", patient, text.lower())
         y = int(digits)
         full = y if len(digits) == 4 else (1900 + y if y > 30 else 2000 + y)
         new = (dt.date(full, 7, 1) + dt.timedelta(days=self.shift_days(patient))).year

@@ -147,18 +147,29 @@ class TextDeidentifier(BaseEstimator):
                 self._propagate(rows, texts, spans)
         return spans
 
-    def _propagate(self, rows: list[int], texts: list[str], spans: list[list[PhiSpan]]) -> None:
+    def _terms(self, rows: list[int], texts: list[str], spans: list[list[PhiSpan]]) -> dict[str, str]:
+        """Found strings that must disappear from all of a patient's notes: ``{lower-cased text: type}``.
+
+        Names/places of >= 3 letters that are not everyday words (a word seen >= 3 times outside PHI in the
+        training notes, e.g. "brown" stool, is never propagated) and any span with >= 5 digits (record,
+        phone and account numbers).
+        """
         found: dict[str, str] = {}
         for i in rows:
             for s in spans[i]:
                 word = texts[i][s.start:s.end].strip()
                 common = max((self.lexicon_.common.get(w, 0) for w in word.lower().split()), default=0)
-                # never propagate everyday words ("brown" stool, "white" count) found once as a name
-                if s.type in _PROPAGATE and len(word) >= 3 and word.replace(" ", "").isalpha() and common < 3:
+                name_like = s.type in _PROPAGATE and len(word) >= 3 and word.replace(" ", "").isalpha() and common < 3
+                number_like = sum(c.isdigit() for c in word) >= 5 and re.fullmatch(r"[\w() -]+", word) is not None
+                if name_like or number_like:
                     found.setdefault(word.lower(), s.type)
+        return found
+
+    def _propagate(self, rows: list[int], texts: list[str], spans: list[list[PhiSpan]]) -> None:
+        found = self._terms(rows, texts, spans)
         if not found:
             return
-        pat = re.compile(r"\b(" + "|".join(re.escape(w) for w in sorted(found, key=len, reverse=True)) + r")\b", re.I)
+        pat = _term_pattern(found)
         for i in rows:
             extra = []
             covered = bytearray(len(texts[i]) + 1)
@@ -215,7 +226,10 @@ class TextDeidentifier(BaseEstimator):
             pieces.append(text[last:])
             out.append("".join(pieces))
             kept.append("\x00".join(pieces[0::2]))  # original text left in place, surrogates excluded
-        _verify_removed(texts_in, patients, spans, kept)
+        if self.propagate:  # propagation is what guarantees removal of every occurrence
+            terms = {p: self._terms([i for i, q in enumerate(patients) if q == p], texts_in, spans)
+                     for p in dict.fromkeys(patients)}
+            _verify_removed(terms, patients, kept)
         return DeidResult(out, spans, dict(counts), n_empty, self.n_propagated_)
 
 
@@ -263,21 +277,19 @@ def _check_notes(notes: pd.DataFrame) -> None:
                         fix="decode notes to str (UTF-8) before de-identification; use '' for an empty note")
 
 
-def _verify_removed(texts: list[str], patients: list[str], spans: list[list[PhiSpan]], kept: list[str]) -> None:
-    """Raise if a found name/place/number string still occurs as a whole word in the text that was kept.
+def _term_pattern(terms: Mapping[str, str]) -> re.Pattern[str]:
+    alts = "|".join(re.escape(w) for w in sorted(terms, key=len, reverse=True))
+    return re.compile(r"(?<!\w)(" + alts + r")(?!\w)", re.I)
+
+
+def _verify_removed(terms: Mapping[str, Mapping[str, str]], patients: list[str], kept: list[str]) -> None:
+    """Raise if a term that propagation must remove still occurs in the text that was kept.
 
     ``kept`` holds, per note, the original characters left in place (surrogates excluded, so a surrogate
     that happens to equal another patient's name is no false alarm).
     """
-    leaked: dict[str, set[str]] = {}
-    for text, pat, sp in zip(texts, patients, spans, strict=True):
-        for s in sp:
-            w = text[s.start:s.end].strip()
-            if len(w) >= 4 and (w.isalpha() or sum(c.isdigit() for c in w) >= 5):
-                leaked.setdefault(pat, set()).add(w.lower())
+    pats = {p: _term_pattern(t) for p, t in terms.items() if t}
     for text, pat in zip(kept, patients, strict=True):
-        for w in leaked.get(pat, ()):
-            if re.search(r"(?<!\w)" + re.escape(w) + r"(?!\w)", text, re.I):
-                raise PrivacyError("a found identifier is still present after surrogate replacement",
-                                   where=f"patient {pat}",
-                                   fix="report this as a medkit bug; nothing was written")
+        if pat in pats and pats[pat].search(text):
+            raise PrivacyError("a found identifier is still present after surrogate replacement",
+                               where=f"patient {pat}", fix="report this as a medkit bug; nothing was written")
