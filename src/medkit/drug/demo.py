@@ -59,6 +59,11 @@ def run_demo(out_dir: str | Path, *, seed: int = 0, data_dir: str | Path | None 
     skip_note = ""
     try:
         predictors, notes = _esol_predictor(seed, data_dir)
+        from medkit.drug.workflow import save_property_bundle
+
+        save_property_bundle(predictors["log_solubility"], run.path / "bundle", name="esol-rf-demo",
+                             task_type="regression", metrics={"test_rmse": notes[0]["test_rmse"]}, run_dir=run.path,
+                             extra={"model": "rf", "dataset": "esol"})
         objectives.append(Objective(name="log_solubility", direction=1, weight=0.5))
     except DataError as exc:
         skip_note = f"ESOL predictor skipped: {exc.what}. Pass --data-dir with the moleculenet folder to add it."

@@ -18,7 +18,7 @@ from medkit.core.config import StrictModel
 from medkit.core.errors import ConfigError
 from medkit.core.runs import RunDir
 
-__all__ = ["PropertyRunConfig", "evaluate_predictions", "make_model", "train_property_model"]
+__all__ = ["PropertyRunConfig", "evaluate_predictions", "make_model", "save_property_bundle", "train_property_model"]
 
 
 class PropertyRunConfig(StrictModel):
@@ -104,8 +104,6 @@ def _load(cfg: PropertyRunConfig) -> tuple[list[str], np.ndarray, list[str], str
 
 def train_property_model(cfg: PropertyRunConfig, *, progress: bool = True) -> tuple[RunDir, Path, dict[str, Any]]:
     """Run the workflow; returns the run directory, the bundle directory and the metrics."""
-    import joblib
-
     from medkit.data.scaffold import random_split, scaffold_split
     from medkit.drug.chem import standardise_smiles
 
@@ -136,13 +134,23 @@ def train_property_model(cfg: PropertyRunConfig, *, progress: bool = True) -> tu
                "test": evaluate_predictions(Y[split.test], res.mean, tasks, task_type, n_boot=cfg.n_boot,
                                             seed=cfg.seed)}
     run.save_metrics(metrics)
-    bundle = run.sub("bundle")
-    joblib.dump(model, bundle / "model.joblib")
-    save_bundle_info(bundle, BundleInfo(
-        pillar="drug", kind="property-predictor", name=cfg.name,
-        inputs={"smiles": "list of SMILES strings"},
-        outputs={"tasks": tasks, "task_type": task_type, "uncertainty": "variance across ensemble/trees"},
-        metrics={"test_" + k: v for k, v in metrics["test"]["mean"].items()},
-        preprocessing={"standardise": "RDKit cleanup, largest fragment, neutralise, canonical SMILES"},
-        run_dir=str(run.path), extra={"model": cfg.model, "dataset": cfg.dataset or str(cfg.csv)}))
+    bundle = save_property_bundle(model, run.sub("bundle"), name=cfg.name, task_type=task_type,
+                                  metrics={"test_" + k: v for k, v in metrics["test"]["mean"].items()},
+                                  run_dir=run.path, extra={"model": cfg.model, "dataset": cfg.dataset or str(cfg.csv)})
     return run, bundle, metrics
+
+
+def save_property_bundle(model: Any, path: Path, *, name: str, task_type: str, metrics: dict[str, Any],
+                         run_dir: Path | None = None, extra: dict[str, Any] | None = None) -> Path:
+    """Write ``model.joblib`` + ``bundle.json`` (pillar ``drug``) into ``path``; returns ``path``."""
+    import joblib
+
+    path.mkdir(parents=True, exist_ok=True)
+    joblib.dump(model, path / "model.joblib")
+    save_bundle_info(path, BundleInfo(
+        pillar="drug", kind="property-predictor", name=name, inputs={"smiles": "list of SMILES strings"},
+        outputs={"tasks": list(model.tasks_), "task_type": task_type,
+                 "uncertainty": "variance across ensemble members / trees"},
+        metrics=metrics, preprocessing={"standardise": "RDKit cleanup, largest fragment, neutralise, canonical SMILES"},
+        run_dir=str(run_dir) if run_dir else None, extra=extra or {}))
+    return path
