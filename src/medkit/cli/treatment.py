@@ -12,6 +12,8 @@ app = typer.Typer(no_args_is_help=True)
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML config (see docs/treatment.md).")]
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Override a key: --set actg.n_boot=200")]
 DataOpt = Annotated[Path | None, typer.Option("--data-dir", help="Data directory (default: $MEDKIT_DATA).")]
+QWarnOpt = Annotated[bool, typer.Option("--allow-quality-warnings",
+                                         help="Train despite data-quality warnings (errors always stop).")]
 RunsOpt = Annotated[Path | None, typer.Option("--runs-dir", help="Where run directories go.")]
 
 
@@ -36,21 +38,28 @@ def _overrides(items: list[str]) -> dict[str, object]:
 
 @app.command()
 def train(config: ConfigOpt = None, set_: SetOpt = None, data_dir: DataOpt = None, runs_dir: RunsOpt = None,
-          out: Annotated[Path | None, typer.Option(help="Bundle directory (default: <run>/bundle).")] = None) -> None:
+          out: Annotated[Path | None, typer.Option(help="Bundle directory (default: <run>/bundle).")] = None,
+          allow_quality_warnings: QWarnOpt = False) -> None:
     """Fit the conservative treatment policy on all ACTG 175 patients and write a model bundle."""
     from medkit.treatment.workflow import train_bundle
 
-    run, bundle = train_bundle(_config(config, set_, data_dir, runs_dir), out)  # type: ignore[arg-type]
+    cfg = _config(config, set_, data_dir, runs_dir)
+    if allow_quality_warnings:
+        cfg.allow_quality_warnings = True  # type: ignore[attr-defined]
+    run, bundle = train_bundle(cfg, out)  # type: ignore[arg-type]
     typer.echo(f"Bundle: {bundle}\nRun directory: {run.path}")
 
 
 @app.command()
 def evaluate(config: ConfigOpt = None, set_: SetOpt = None, data_dir: DataOpt = None,
-             runs_dir: RunsOpt = None) -> None:
+             runs_dir: RunsOpt = None, allow_quality_warnings: QWarnOpt = False) -> None:
     """Cross-validate treatment rules on ACTG 175 and CF models on GDSC2; write report.html."""
     from medkit.treatment.workflow import headline, run_treatment
 
-    run, metrics = run_treatment(_config(config, set_, data_dir, runs_dir))  # type: ignore[arg-type]
+    cfg = _config(config, set_, data_dir, runs_dir)
+    if allow_quality_warnings:
+        cfg.allow_quality_warnings = True  # type: ignore[attr-defined]
+    run, metrics = run_treatment(cfg)  # type: ignore[arg-type]
     typer.echo(headline(metrics))
     typer.echo(f"Report: {run.path / 'report.html'}")
 
@@ -60,7 +69,8 @@ def recommend(
     bundle: Annotated[Path, typer.Option("--bundle", help="Bundle directory from `medkit treatment train`.")],
     patient: Annotated[Path, typer.Option("--patient", help="patient.json (object or list) or a CSV, one row each.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
-    explain: Annotated[bool, typer.Option(help="Report the covariates driving the benefit.")] = True,
+    drivers: Annotated[bool, typer.Option(help="Report the covariates driving the benefit.")] = True,
+    explain: Annotated[bool, typer.Option(help="Add SHAP attributions of the recommended arm's model.")] = False,
 ) -> None:
     """Per-arm expected outcome with interval, recommended arm, benefit over reference, driving features."""
     import json
@@ -81,7 +91,7 @@ def recommend(
             raise DataError(f"patient file is not valid JSON: {exc}", where=str(patient),
                             fix='write {"age": 40, "cd40": 350, ...} or a list of such objects') from None
         rows = data if isinstance(data, list) else [data]
-    result = load_predictor(bundle).predict(rows, explain=explain)
+    result = load_predictor(bundle).predict(rows, explain=drivers, attributions=explain)
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
@@ -97,3 +107,7 @@ def recommend(
                        f"{a['benefit_vs_default_lower']:+.1f})")
         if p.get("drivers"):
             typer.echo("  drivers: " + ", ".join(f"{d['feature']} ({d['effect_on_benefit']:+.1f})" for d in p["drivers"]))
+        if p.get("attributions"):
+            at = p["attributions"]
+            typer.echo(f"  attributions ({at['method']}, {at['explains']}): " + ", ".join(
+                f"{f['feature']}={f['value']:g} ({f['contribution']:+.1f})" for f in at["top_features"][:5]))

@@ -68,9 +68,16 @@ class TreatmentPredictor:
             raise SchemaError("no patients given", where="inputs", fix="pass at least one patient")
         return check_covariates(df, self.policy.features_, where="patient")
 
-    def predict(self, inputs: Any, *, explain: bool = True) -> dict[str, Any]:
+    def predict(self, inputs: Any, *, explain: bool = True, attributions: bool = False) -> dict[str, Any]:
+        """Per-arm expected outcomes and the recommendation; ``explain`` adds one-at-a-time ``drivers`` of the
+        benefit, ``attributions`` adds SHAP attributions (``medkit.interpret``) of the recommended arm's model."""
         X = self._frame(inputs)
         rec = self.policy.recommend(X)
+        attr = None
+        if attributions:
+            from medkit.treatment.trust import explain_recommendation
+
+            attr = explain_recommendation(self.policy, X, [int(r) for r in rec.recommended])
         arms = [int(a) for a in rec.arms]
         if self.reference not in arms:
             raise ModelError(f"reference arm {self.reference} is not an arm of this model ({arms})",
@@ -94,6 +101,8 @@ class TreatmentPredictor:
                    "reference_arm": self.reference, "benefit_over_reference": float(diff)}
             if drivers is not None:
                 out["drivers"] = [{"feature": f, "effect_on_benefit": v} for f, v in drivers[i]]
+            if attr is not None:
+                out["attributions"] = attr[i]
             assert np.isfinite(diff), "recommendations are never NaN"
             patients.append(out)
         return {"outcome": self.info.outputs.get("outcome"), "unit": self.info.outputs.get("unit"),

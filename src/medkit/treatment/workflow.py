@@ -33,6 +33,7 @@ log = get_logger("medkit.treatment.workflow")
 
 class ActgConfig(StrictModel):
     outcome: str = "cd420"
+    covariates: list[str] = list(ACTG_COVARIATES)  # baseline only; post-outcome columns are refused
     learners: list[str] = ["s-learner", "t-learner", "x-learner", "dr-learner", "causal-forest", "tarnet"]
     base: str = "gbm"
     reference: int = Field(0, ge=0)
@@ -62,6 +63,7 @@ class TreatmentRunConfig(StrictModel):
     seed: int = Field(0, ge=0)
     runs_dir: Path = Path("runs")
     data_dir: Path | None = None
+    allow_quality_warnings: bool = False
     actg: ActgConfig = ActgConfig()
     cf: CFConfig = CFConfig()
 
@@ -116,10 +118,14 @@ def run_actg(cfg: TreatmentRunConfig, run: RunDir, report: Report) -> dict[str, 
     from medkit.treatment.policy import ConservativePolicy
     from medkit.treatment.serving import save_bundle
 
+    from medkit.treatment.trust import actg_quality_gate, quality_text
+
     a_cfg = cfg.actg
     ds = load_dataset("actg175")
     df = ds.data
-    X, a, y = df[ACTG_COVARIATES], df["arms"].to_numpy(), df[a_cfg.outcome].to_numpy(dtype=float)
+    # Quality gate before any model is fitted: errors always stop the run, warnings unless allowed.
+    quality = actg_quality_gate(df, a_cfg.covariates, a_cfg.outcome, run, allow_warnings=cfg.allow_quality_warnings)
+    X, a, y = df[a_cfg.covariates], df["arms"].to_numpy(), df[a_cfg.outcome].to_numpy(dtype=float)
     policy = ConservativePolicy(base=a_cfg.policy_base, n_boot=a_cfg.policy_n_boot, alpha=a_cfg.alpha, seed=cfg.seed)
     ev = evaluate_policies(X, a, y, make_learners(a_cfg, cfg.seed), policy=policy, reference=a_cfg.reference,
                            n_splits=a_cfg.n_splits, seed=cfg.seed, n_boot=a_cfg.n_boot, nuisance=a_cfg.base)
@@ -142,6 +148,9 @@ def run_actg(cfg: TreatmentRunConfig, run: RunDir, report: Report) -> dict[str, 
            f"{best.dr:+.1f} (95% CI {best.dr_ci[0]:+.1f} to {best.dr_ci[1]:+.1f}) cells/mm³ — "
            + ("personalisation adds value here." if best.dr_ci[0] > 0 else
               "no evidence that personalisation beats giving everyone the best single arm."))
+    s.text(quality_text(quality))
+    s.link("quality.html", "Data-quality report")
+    s.link("model_card.html", "Model card and TRIPOD+AI checklist")
     s.table(ev.value_table(), caption="Policy values on held-out patients (95% bootstrap CI); "
                                       "differences are paired bootstrap")
     s.figure(pv, "Doubly-robust and IPW policy values")
@@ -227,6 +236,9 @@ def run_treatment(cfg: TreatmentRunConfig) -> tuple[RunDir, dict[str, Any]]:
             report.section("GDSC2: skipped").text(f"The drug-response data were not found: {exc}")
     run.save_datasets(prov)
     run.save_metrics(metrics)
+    from medkit.treatment.trust import write_treatment_card
+
+    write_treatment_card(run, metrics)
     s = report.section("Provenance and limitations")
     s.table([{k: v for k, v in p.items() if k != "files"} for p in prov], caption="Datasets read (sha256 of each file)")
     s.text("Intervals for expected outcomes are bootstrap intervals of the model's mean (model uncertainty), not "
@@ -263,15 +275,19 @@ def train_bundle(cfg: TreatmentRunConfig, out: Path | None = None) -> tuple[RunD
     seed_everything(cfg.seed)
     run = RunDir.create(cfg.name, cfg.runs_dir)
     run.save_config(cfg, seed=cfg.seed)
+    from medkit.treatment.trust import actg_quality_gate, write_treatment_card
+
     ds = load_dataset("actg175")
     run.save_datasets([ds.provenance()])
     df = ds.data
     a_cfg = cfg.actg
+    actg_quality_gate(df, a_cfg.covariates, a_cfg.outcome, run, allow_warnings=cfg.allow_quality_warnings)
     policy = ConservativePolicy(base=a_cfg.policy_base, n_boot=a_cfg.policy_n_boot, alpha=a_cfg.alpha,
-                                seed=cfg.seed).fit(df[ACTG_COVARIATES], df["arms"], df[a_cfg.outcome])
+                                seed=cfg.seed).fit(df[a_cfg.covariates], df["arms"], df[a_cfg.outcome])
     means = {ACTG_ARMS[int(k)]: float(m) for k, m in zip(policy.arms_, policy.arm_means_, strict=True)}
     run.save_metrics({"arm_means_in_sample": means, "default_arm": ACTG_ARMS[policy.default_arm_]})
     bundle = save_bundle(out or run.path / "bundle", policy, name=f"{cfg.name}-actg175-conservative",
                          arm_names=ACTG_ARMS, reference=a_cfg.reference, outcome=a_cfg.outcome, unit="cells/mm³",
                          metrics={"arm_means_in_sample": means}, run_dir=str(run.path))
+    write_treatment_card(run, {})
     return run, bundle
