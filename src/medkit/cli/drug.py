@@ -119,18 +119,25 @@ def train(
     ensemble_size: Annotated[int, typer.Option(help="D-MPNN ensemble members (uncertainty).")] = 3,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     runs_dir: Annotated[Path, typer.Option(help="Where run directories go.")] = Path("runs"),
+    duplicates: Annotated[str, typer.Option(help="merge (mean / majority of repeated molecules, counted) | refuse.")
+                          ] = "merge",
+    allow_quality_warnings: Annotated[bool, typer.Option(help="Train despite data-quality warnings.")] = False,
     data_dir: DataDir = None,
 ) -> None:
-    """Train a property predictor; writes a run directory and a model bundle."""
+    """Train a property predictor behind a data-quality gate; writes a run directory (quality report, model card,
+    TRIPOD+AI checklist, report.html) and a model bundle."""
     from medkit.drug.workflow import PropertyRunConfig, train_property_model
 
     cfg = PropertyRunConfig.model_validate({
         "dataset": None if csv else dataset, "csv": csv, "smiles_column": smiles_column, "targets": target,
         "task_type": task_type, "model": model, "split": split, "epochs": epochs, "ensemble_size": ensemble_size,
-        "seed": seed, "runs_dir": runs_dir, "data_dir": data_dir, "name": f"drug-{model}-{dataset or 'csv'}"})
+        "seed": seed, "runs_dir": runs_dir, "data_dir": data_dir, "duplicates": duplicates,
+        "allow_quality_warnings": allow_quality_warnings, "name": f"drug-{model}-{dataset or 'csv'}"})
     run, bundle, metrics = train_property_model(cfg)
-    typer.echo(f"{metrics['input']}\ntest ({metrics['split']}): {metrics['test']['mean']}\nrun: {run.path}\n"
-               f"bundle: {bundle}")
+    q = metrics["quality"]
+    typer.echo(f"{metrics['input']}\nquality: {q['n_errors']} errors, {q['n_warnings']} warnings "
+               f"(duplicates merged: {metrics['duplicates'].get('rows_merged', 0)})\ntest ({metrics['split']}): {metrics['test']['mean']}\nrun: {run.path}\n"
+               f"bundle: {bundle}\nreport: {run.path / 'report.html'}  model card: {run.path / 'model_card.html'}")
 
 
 @app.command()

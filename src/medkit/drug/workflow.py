@@ -37,6 +37,8 @@ class PropertyRunConfig(StrictModel):
     ensemble_size: int = Field(3, ge=1)
     n_estimators: int = Field(300, ge=1)
     n_boot: int = Field(1000, ge=0)
+    duplicates: Literal["merge", "refuse"] = "merge"
+    allow_quality_warnings: bool = False
     data_dir: Path | None = None
     runs_dir: Path = Path("runs")
 
@@ -106,16 +108,24 @@ def train_property_model(cfg: PropertyRunConfig, *, progress: bool = True) -> tu
     """Run the workflow; returns the run directory, the bundle directory and the metrics."""
     from medkit.data.scaffold import random_split, scaffold_split
     from medkit.drug.chem import standardise_smiles
+    from medkit.drug.quality_gate import quality_gate
+    from medkit.drug.run_report import write_run_report
 
     smiles, y, tasks, task_type, prov = _load(cfg)
     run = RunDir.create(cfg.name, cfg.runs_dir)
-    run.save_config(cfg, seed=cfg.seed)
+    # the model card reads config.model as {"kind": ..., hyper-parameters}; the flat CLI value is kept under kind
+    conf = cfg.model_dump(mode="json")
+    conf["model"] = {"kind": cfg.model, **({"epochs": cfg.epochs, "ensemble_size": cfg.ensemble_size}
+                                           if cfg.model == "dmpnn" else {"n_estimators": cfg.n_estimators})}
+    run.save_config(conf, seed=cfg.seed)
     run.save_datasets(prov)
     std = standardise_smiles(smiles)
     run.write_json("invalid_rows.json", {"summary": std.summary(), "rows": std.report_rows()})
     keep = std.valid_index
-    smi = [std.smiles[i] for i in keep]
-    Y = y[keep]
+    gate = quality_gate([std.smiles[i] for i in keep], y[keep], tasks, task_type,
+                        source=cfg.dataset or (cfg.csv.name if cfg.csv else "input"), out_dir=run.path,
+                        duplicates=cfg.duplicates, allow_warnings=cfg.allow_quality_warnings)
+    smi, Y = gate.smiles, gate.y
     split = scaffold_split(smi, seed=cfg.seed) if cfg.split == "scaffold" else random_split(len(smi), seed=cfg.seed)
     model = make_model(cfg.model, task_type, seed=cfg.seed, epochs=cfg.epochs, ensemble_size=cfg.ensemble_size,
                        n_estimators=cfg.n_estimators, progress=progress)
@@ -130,13 +140,15 @@ def train_property_model(cfg: PropertyRunConfig, *, progress: bool = True) -> tu
     res = model.predict_with_uncertainty(pick(split.test))
     metrics: dict[str, Any] = {"split": f"{cfg.split} 80/10/10 seed {cfg.seed}", "n_train": len(split.train),
                "n_val": len(split.val) if split.val is not None else 0, "n_test": len(split.test),
-               "task_type": task_type, "fit_seconds": fit_s, "input": std.summary(),
+               "task_type": task_type, "fit_seconds": fit_s, "input": std.summary(), "duplicates": gate.merge,
+               "quality": gate.report.summary(),
                "test": evaluate_predictions(Y[split.test], res.mean, tasks, task_type, n_boot=cfg.n_boot,
                                             seed=cfg.seed)}
     run.save_metrics(metrics)
     bundle = save_property_bundle(model, run.sub("bundle"), name=cfg.name, task_type=task_type,
                                   metrics={"test_" + k: v for k, v in metrics["test"]["mean"].items()},
                                   run_dir=run.path, extra={"model": cfg.model, "dataset": cfg.dataset or str(cfg.csv)})
+    write_run_report(run, cfg, metrics, gate.report)
     return run, bundle, metrics
 
 
