@@ -59,10 +59,11 @@ def test_train_writes_card_quality_and_explain_attributions(tmp_path: Path) -> N
     assert at["method"] in ("shap-linear", "shap-tree")
     feats = [f["feature"] for f in at["top_features"]]
     assert set(feats) <= set(ACTG_COVARIATES) and feats
-    # additivity: base value + contributions = the explained model's prediction (all 16 features returned?)
-    if len(at["top_features"]) == len(ACTG_COVARIATES):
-        total = at["base_value"] + sum(f["contribution"] for f in at["top_features"])
-        assert total == pytest.approx(at["prediction"], rel=1e-6)
+    assert len(feats) == len(ACTG_COVARIATES)
+    # additivity: base value + contributions = the explained model's prediction
+    total = at["base_value"] + sum(f["contribution"] for f in at["top_features"])
+    assert total == pytest.approx(at["prediction"], rel=1e-6)
+    assert at["top_features"][0]["value"] == pytest.approx(patient[feats[0]])  # raw, unscaled covariate value
     assert "drivers" in p  # the one-at-a-time drivers stay
     res = r.invoke(app, ["recommend", "--bundle", str(run_dir / "bundle"), "--patient", str(pj)])
     assert res.exit_code == 0 and "attributions" not in res.output

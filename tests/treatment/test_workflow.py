@@ -20,4 +20,7 @@ def test_run_treatment_reduced(tmp_path: Path) -> None:
     assert lo > 0  # giving everyone the best arm beats random assignment, confidently
     assert (run.path / "report.html").stat().st_size > 10_000
     assert load_bundle_info(run.path / "bundle").pillar == "treatment"
+    for f in ("model_card.html", "tripod_ai.json", "quality.html", "quality.json"):
+        assert (run.path / f).is_file(), f
+    assert "model_card.html" in (run.path / "report.html").read_text()
     assert "conservative policy" in headline(m)

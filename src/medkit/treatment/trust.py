@@ -90,7 +90,8 @@ def write_treatment_card(run: RunDir, metrics: dict[str, Any]) -> Any:
     info = ModelCardInfo(
         intended_use="Decision support for choosing an antiretroviral arm (ACTG 175 regimens) for a patient, "
                      "next to clinical judgement; the conservative policy keeps the best single arm unless another "
-                     "arm's benefit is confidently positive. Held-out policy values: " + "; ".join(lines),
+                     "arm's benefit is confidently positive. Held-out policy values: "
+                     + ("; ".join(lines) if lines else "not estimated in this run (run `medkit treatment evaluate`)."),
         intended_users="Clinical data-science teams and clinicians evaluating treatment-rule methods.",
         out_of_scope="Current HIV treatment decisions (ACTG 175 regimens are obsolete); patients outside the trial's "
                      "eligibility; any use as an autonomous prescriber.",
@@ -127,7 +128,7 @@ def explain_recommendation(policy: Any, X: pd.DataFrame, arms: Sequence[int]) ->
         if e.method not in ("shap-linear", "shap-tree"):
             out.append(None)
             continue
-        d = e.to_dict(0)
+        d = e.to_dict(0, k=len(policy.features_))  # every covariate, largest |contribution| first
         names = list(policy.features_)
         for f in d.get("top_features", []):  # the model was fitted on arrays: name features by covariate
             k = "".join(ch for ch in str(f.get("feature", "")) if ch.isdigit())

@@ -117,7 +117,6 @@ def run_actg(cfg: TreatmentRunConfig, run: RunDir, report: Report) -> dict[str, 
     from medkit.treatment.plots import effect_calibration_plot, policy_value_plot, qini_plot
     from medkit.treatment.policy import ConservativePolicy
     from medkit.treatment.serving import save_bundle
-
     from medkit.treatment.trust import actg_quality_gate, quality_text
 
     a_cfg = cfg.actg
