@@ -147,7 +147,7 @@ def predict(
     input_file: Annotated[Path | None, typer.Option("--input", help=".smi or .csv file of SMILES.")] = None,
     smiles_column: Annotated[str | None, typer.Option(help="SMILES column of the CSV.")] = None,
     out: Annotated[Path | None, typer.Option(help="Write predictions (CSV) here.")] = None,
-    explain: Annotated[bool, typer.Option(help="Add per-atom attributions (JSON output only).")] = False,
+    explain: Annotated[bool, typer.Option(help="Add medkit.interpret.explain output + per-atom weights (JSON output only).")] = False,
 ) -> None:
     """Predict properties (with uncertainty) for SMILES; invalid rows are reported, the rest still predicted."""
     from medkit.core.errors import ConfigError
