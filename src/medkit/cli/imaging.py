@@ -133,7 +133,7 @@ def export(
         x = rng.uniform(0, est.scale, (4, *est.input_shape_)).astype(np.float32)
     else:
         model = torch.nn.Sequential(est.model_, torch.nn.Softmax(dim=1)).eval()
-        x = rng.normal(size=(2, est.in_channels_, 256, 192))  # non-square: H, W stay dynamic.astype(np.float32)
+        x = rng.normal(size=(2, est.in_channels_, 256, 192)).astype(np.float32)  # non-square: H, W stay dynamic
     export_onnx(model, torch.from_numpy(x[:1]), target)
     par = onnx_parity(model, target, x)
     if not par.ok:
