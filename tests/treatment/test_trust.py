@@ -67,3 +67,18 @@ def test_train_writes_card_quality_and_explain_attributions(tmp_path: Path) -> N
     assert "drivers" in p  # the one-at-a-time drivers stay
     res = r.invoke(app, ["recommend", "--bundle", str(run_dir / "bundle"), "--patient", str(pj)])
     assert res.exit_code == 0 and "attributions" not in res.output
+
+
+def test_gdsc2_gate_real_data_passes_and_duplicate_pair_is_refused(shared_data: Path, tmp_path: Path) -> None:
+    import numpy as np
+
+    from medkit.treatment.features import gdsc2_long
+    from medkit.treatment.trust import gdsc_quality_gate
+
+    X, y = gdsc2_long(load_dataset("gdsc2", data_dir=shared_data).data["response"])
+    run = RunDir.create("g", tmp_path)
+    rep = gdsc_quality_gate(X, y, run)
+    assert rep.summary()["n_errors"] == 0 and (run.path / "quality_gdsc2.html").is_file()
+    X2 = np.vstack([X, X[:1]])  # a planted duplicate (cell line, drug) row with the same response
+    with pytest.raises(ValidationError, match="more than once"):
+        gdsc_quality_gate(X2, np.append(y, y[0]), run, allow_warnings=True)  # errors cannot be allowed

@@ -182,6 +182,9 @@ def run_gdsc(cfg: TreatmentRunConfig, run: RunDir, report: Report) -> dict[str, 
     c = cfg.cf
     ds = load_dataset("gdsc2", data_dir=cfg.data_dir)
     X, y = gdsc2_long(ds.data["response"])
+    from medkit.treatment.trust import gdsc_quality_gate, quality_text
+
+    quality = gdsc_quality_gate(X, y, run, allow_warnings=cfg.allow_quality_warnings)
     Fe = cell_line_features(ds.data["mutations"], ds.data["cell_lines"])
     Ft = morgan_fingerprints(list(ds.data["smiles"]))
     models: dict[str, Any] = make_cf_models(c.models, cfg.seed, c.hybrid_epochs)
@@ -193,6 +196,8 @@ def run_gdsc(cfg: TreatmentRunConfig, run: RunDir, report: Report) -> dict[str, 
     sec.text(f"{len(y):,} observed (cell line, drug) pairs, {X[:, 0].max() + 1} cell lines × {X[:, 1].max() + 1} drugs. "
              "Lower ln(IC50) = more sensitive; ranking metrics rank each line's held-out drugs by predicted "
              "sensitivity. Bands: ±1.96 SE across folds (indicative).")
+    sec.text(quality_text(quality))
+    sec.link("quality_gdsc2.html", "Data-quality report (GDSC2)")
     splits = [("entries", models)]
     if c.cold_start:
         cold = {"hybrid": models["hybrid"]} if "hybrid" in models else {}
