@@ -36,7 +36,7 @@ lint: install
 	$(VENV)/bin/lint-imports
 
 test: install system-deps lint
-	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -q -n 2 --dist loadfile $(PYTEST_ARGS)
 
 bench: install
 	$(PY) benchmarks/run.py $(ONLY)

@@ -92,3 +92,13 @@ def test_corrupt_checkpoint_is_reported(tmp_path: Path) -> None:
     (tmp_path / "last.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(ModelError, match="cannot read checkpoint"):
         Trainer(nn.Linear(30, 1), _bce, TrainConfig(progress=False), checkpoint_dir=tmp_path).fit(TensorDataset(X, y))
+
+
+def test_time_budget_stops_and_restores_best() -> None:
+    X, y = _wdbc_tensors(200)
+    model = nn.Sequential(nn.Linear(30, 16), nn.ReLU(), nn.Linear(16, 1))
+    cfg = TrainConfig(max_epochs=10_000, batch_size=32, patience=None, progress=False, max_seconds=0.5)
+    res = Trainer(model, _bce, cfg).fit(TensorDataset(X[:150], y[:150]), TensorDataset(X[150:], y[150:]))
+    assert res.out_of_time and res.stopped_early and len(res.history) < 10_000
+    with torch.no_grad():
+        assert _bce(model, (X[150:], y[150:])).item() == pytest.approx(res.best_score, rel=1e-5)

@@ -104,9 +104,18 @@ def collect_facts(run_dir: str | Path) -> dict[str, Any]:
 def _metrics_rows(metrics: dict[str, Any]) -> list[dict[str, str]]:
     pooled = metrics.get("pooled_out_of_fold") or metrics.get("test") or {}
     rows = []
+    def fmt(v: dict[str, Any]) -> str:
+        lo, hi = v.get("ci_low"), v.get("ci_high")
+        ci = f" ({lo:.3f}–{hi:.3f})" if isinstance(lo, (int, float)) and isinstance(hi, (int, float)) else ""
+        return f"{v['value']:.3f}{ci}"
+
     for k, v in pooled.items():
         if isinstance(v, dict) and "value" in v:
-            rows.append({"metric": k, "value (95% CI)": f"{v['value']:.3f} ({v['ci_low']:.3f}–{v['ci_high']:.3f})"})
+            rows.append({"metric": k, "value (95% CI)": fmt(v)})
+        elif isinstance(v, dict):  # per-task metrics, e.g. {"esol": {"rmse": {...}}}
+            for m, mv in v.items():
+                if isinstance(mv, dict) and "value" in mv:
+                    rows.append({"metric": f"{k} {m}", "value (95% CI)": fmt(mv)})
     return rows
 
 
@@ -127,6 +136,8 @@ def _sections(facts: dict[str, Any], info: ModelCardInfo, items: list[ChecklistI
     met = facts["metrics"]
     versions = facts["run"].get("versions", {})
     model = cfg.get("model", {})
+    if not isinstance(model, dict):  # pillars may record the model as a plain name
+        model = {"kind": model}
     sec: list[tuple[str, str, list]] = []
     sec.append(("Model details", f"Run `{Path(facts['run_dir']).name}` ({facts['run'].get('created', '')}); model "
                 f"{model.get('kind', type(model).__name__)} {json.dumps(model)}; seed {facts['config'].get('seed')}; "

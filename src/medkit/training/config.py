@@ -32,3 +32,4 @@ class TrainConfig(StrictModel):
     restore_best: bool = True
     progress: bool = True
     drop_last: bool = False
+    max_seconds: float | None = Field(None, gt=0)  # wall-clock budget: stop after the epoch that crosses it

@@ -52,7 +52,9 @@ class TrainResult:
     best_epoch, best_score
         Epoch (0-based) and value of the monitored metric at its best.
     stopped_early
-        Whether early stopping ended training before ``max_epochs``.
+        Whether early stopping (or the time budget) ended training before ``max_epochs``.
+    out_of_time
+        Whether ``max_seconds`` ended training; best weights are still restored.
     resumed_from
         Epoch index training resumed after, or ``None``.
     """
@@ -63,6 +65,7 @@ class TrainResult:
     stopped_early: bool = False
     resumed_from: int | None = None
     seconds: float = 0.0
+    out_of_time: bool = False
 
 
 class Trainer:
@@ -182,6 +185,10 @@ class Trainer:
                     self.on_epoch_end(epoch, logs)
                 if stop:
                     result.stopped_early = True
+                    break
+                if cfg.max_seconds is not None and time.perf_counter() - t0 >= cfg.max_seconds:
+                    result.stopped_early = True
+                    result.out_of_time = True
                     break
 
         if cfg.restore_best and best_weights is not None:
