@@ -44,6 +44,8 @@ def train(
                                                      "(epsilon, 1e-5)-differential privacy (DP-SGD, Opacus).")] = None,
     strict_cleaning: Annotated[bool, typer.Option(help="Raise on any implausible value instead of removing it "
                                                        "by a counted rule.")] = False,
+    allow_quality_warnings: Annotated[bool, typer.Option("--allow-quality-warnings", help="Train despite data-"
+                                                         "quality warnings (errors always stop).")] = False,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
     n_boot: Annotated[int | None, typer.Option(help="Bootstrap resamples for CIs.")] = None,
     runs_dir: Annotated[Path | None, typer.Option(help="Where run directories go.")] = None,
@@ -56,7 +58,8 @@ def train(
     cfg = _config(config, {"dataset": dataset, "csv": csv, "label": label, "time_column": time_column,
                            "event_column": event_column, "id_column": id_column, "model": model,
                            "features": features, "limit": limit, "max_epochs": max_epochs, "dp_epsilon": dp_epsilon,
-                           "strict_cleaning": strict_cleaning or None, "seed": seed, "n_boot": n_boot,
+                           "strict_cleaning": strict_cleaning or None,
+                           "allow_quality_warnings": allow_quality_warnings or None, "seed": seed, "n_boot": n_boot,
                            "runs_dir": runs_dir, "data_dir": data_dir})
     res = _train(cfg, out)
     test = res.metrics.get("test", {})
@@ -102,6 +105,8 @@ def predict(
     id_column: Annotated[str | None, typer.Option(help="Patient id column of a tabular CSV.")] = None,
     top_k: Annotated[int, typer.Option(help="Contributing features listed per patient.")] = 5,
     strict_cleaning: Annotated[bool, typer.Option(help="Raise on implausible values.")] = False,
+    explain: Annotated[bool, typer.Option("--explain", help="Add SHAP attributions (medkit.interpret.explain) "
+                                                            "per patient to the JSON output.")] = False,
 ) -> None:
     """Per-patient risk and top contributing features → CSV and JSON."""
     import json
@@ -131,6 +136,11 @@ def predict(
         if "top_features" in r:
             r["top_features"] = json.loads(r["top_features"])
         r["id"] = str(r["id"])
-    atomic_write_text(json_path, json.dumps({"model": b.info.name, "outputs": b.info.outputs, "cleaning": cleaning,
-                                             "predictions": records}, indent=2))
+    payload: dict[str, Any] = {"model": b.info.name, "outputs": b.info.outputs, "cleaning": cleaning,
+                               "predictions": records}
+    if explain:
+        from medkit.clinical.trust import explain_predictions
+
+        payload["explanations"] = explain_predictions(b, X, top_k=top_k)
+    atomic_write_text(json_path, json.dumps(payload, indent=2))
     typer.echo(f"{len(frame)} patients; wrote {csv_path} and {json_path}")

@@ -49,6 +49,10 @@ class ClinicalData:
                             self.cleaning, self.name)
 
 
+#: Columns of registered data sets that are recorded after the outcome starts; never used as features.
+POST_OUTCOME: dict[str, list[str]] = {"whas500": ["los"]}
+
+
 def task_of_dataset(name: str) -> str:
     from medkit.data import dataset_info
 
@@ -76,7 +80,9 @@ def load_registered(name: str, *, data_dir: Path | None = None, limit: int | Non
     if task == "binary":
         return ClinicalData("binary", ds.X.reset_index(drop=True), np.asarray(ds.groups), y=np.asarray(ds.y),
                             provenance=prov, name=name)
-    X = ds.X.reset_index(drop=True)
+    # columns known only after the outcome (whas500 'los' = length of the hospital stay, which ends at discharge
+    # or in-hospital death) would leak follow-up into the risk score; the quality gate flags them
+    X = ds.X.drop(columns=[c for c in POST_OUTCOME.get(name, []) if c in ds.X.columns]).reset_index(drop=True)
     return ClinicalData("survival", X, np.arange(len(X)), time=np.asarray(ds.extra["time"], float),
                         event=np.asarray(ds.extra["event"]).astype(int), provenance=prov, name=name)
 

@@ -33,7 +33,8 @@ def cleaning_section(rep: Report, data: list[ClinicalData]) -> dict[str, Any]:
 
 
 def write_run_report(run: RunDir, model_name: str, d_tr: ClinicalData, d_te: ClinicalData, model: Any,
-                     risk: np.ndarray, *, n_boot: int, seed: int, title: str, split: str) -> dict[str, Any]:
+                     risk: np.ndarray, *, n_boot: int, seed: int, title: str, split: str,
+                     quality: dict[str, Any] | None = None) -> dict[str, Any]:
     """Evaluate ``risk`` on ``d_te``, write plots + ``report.html`` into ``run``; return the metrics dict."""
     plots = run.sub("plots")
     rep = Report(title, subtitle=split, meta={"run": run.path.name, "seed": str(seed)})
@@ -80,6 +81,14 @@ def write_run_report(run: RunDir, model_name: str, d_tr: ClinicalData, d_te: Cli
         ax.plot(times, ev_s.td_auc, marker="o")
         ax.set(xlabel="time", ylabel="cumulative/dynamic AUC", ylim=(0.4, 1.0), title="Time-dependent AUC")
         rep.section("Discrimination over time").figure(save(fig, plots / "td-auc.png"), "AUC(t)")
+    if quality is not None:
+        s = rep.section("Data quality and model card")
+        s.text(f"Data quality (checked before training): {quality['n_errors']} errors, {quality['n_warnings']} "
+               f"warnings, {quality['n_info']} notes.")
+        for w in quality.get("warnings", [])[:5]:
+            s.text(f"Warning: {w}")
+        s.link("quality.html", "Data-quality report")
+        s.link("model_card.html", "Model card and TRIPOD+AI checklist")
     metrics["cleaning"] = cleaning_section(rep, [d_tr, d_te] if d_tr.cleaning is not d_te.cleaning else [d_te])
     s = rep.section("Provenance")
     s.table([{k: v for k, v in p.items() if k not in {"files", "sha256"}} for p in d_te.provenance],

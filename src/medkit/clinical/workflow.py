@@ -49,6 +49,7 @@ class ClinicalConfig(StrictModel):
     dp_epsilon: float | None = Field(None, gt=0)
     dp_delta: float = Field(1e-5, gt=0, lt=1)
     strict_cleaning: bool = False
+    allow_quality_warnings: bool = False
     n_boot: int = Field(500, ge=0)
     data_dir: Path | None = None
     runs_dir: Path = Path("runs")
@@ -147,6 +148,7 @@ def train(cfg: ClinicalConfig, bundle_dir: Path) -> TrainOutcome:
     """Train with a hold-out evaluation, write the run directory (report) and the model bundle."""
     from medkit.clinical.bundle import save_clinical_bundle
     from medkit.clinical.report import write_run_report
+    from medkit.clinical.trust import add_trust, quality_gate
 
     seed_everything(cfg.seed)
     data = load_data(cfg)
@@ -155,6 +157,8 @@ def train(cfg: ClinicalConfig, bundle_dir: Path) -> TrainOutcome:
     run = RunDir.create(cfg.name, cfg.runs_dir)
     run.save_config(cfg, seed=cfg.seed)
     run.save_datasets(data.provenance)
+    # data-quality gate before any fitting: errors always stop the run, warnings unless allowed/reviewed
+    quality = quality_gate(run, data, allow_warnings=cfg.allow_quality_warnings)
     tr, te = split_indices(data, cfg.test_fraction, cfg.seed)
     d_tr, d_te = data.take(tr), data.take(te)
     model = make_model(cfg, data.task, hook)
@@ -166,12 +170,16 @@ def train(cfg: ClinicalConfig, bundle_dir: Path) -> TrainOutcome:
     pred_s = time.perf_counter() - t0
     metrics = write_run_report(run, cfg.model, d_tr, d_te, model, risk, n_boot=cfg.n_boot, seed=cfg.seed,
                                title=f"{cfg.name}: {cfg.model} on {data.name}",
-                               split=f"hold-out {cfg.test_fraction:.0%} of {data.name} (seed {cfg.seed})")
+                               split=f"hold-out {cfg.test_fraction:.0%} of {data.name} (seed {cfg.seed})",
+                               quality=quality.summary())
+    metrics["quality"] = quality.summary()
     metrics.update({"fit_seconds": fit_s, "predict_seconds": pred_s})
     if hook is not None:
         metrics["privacy"] = hook.report()
         run.write_json("privacy.json", metrics["privacy"])
     run.save_metrics(metrics)
+    # the card reads config/metrics/privacy.json, so it comes after they are written
+    add_trust(run, d_tr, model, quality, n_boot=cfg.n_boot, seed=cfg.seed)
     bundle = save_clinical_bundle(bundle_dir, model, data, cfg, metrics, run.path, train_ids=d_tr.ids)
     log.info("bundle written to %s", bundle)
     return TrainOutcome(run, bundle, metrics)
