@@ -40,14 +40,17 @@ def train(
     data_dir: Annotated[Path | None, _DATA] = None,
     runs_dir: Annotated[Path, typer.Option(help="Where run directories go.")] = Path("runs"),
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    allow_quality_warnings: Annotated[bool, typer.Option(
+        "--allow-quality-warnings", help="Train despite data-quality warnings (errors always stop).")] = False,
 ) -> None:
-    """Train, evaluate and write a run directory with a model bundle and report.html."""
+    """Train, evaluate and write a run directory with a model bundle, report.html, quality.html and model card."""
     from medkit.core.config import apply_overrides, load_config
     from medkit.core.errors import ConfigError
 
     if task not in {"classify", "segment"}:
         raise ConfigError(f"unknown task '{task}'", where="--task", fix="use 'classify' or 'segment'")
     base = [f"seed={seed}", f"runs_dir='{runs_dir}'"] + ([f"data_dir='{data_dir}'"] if data_dir else [])
+    base += ["allow_quality_warnings=true"] if allow_quality_warnings else []
     if task == "classify":
         from medkit.imaging.classify_workflow import ClassifyConfig, run_classify
 
@@ -65,7 +68,8 @@ def train(
         run, m = run_segment(scfg)
         typer.echo(f"DRIVE test: Dice {m['drive_test']['dice']['value']:.3f}, AUROC "
                    f"{m['drive_test']['auroc']['value']:.3f}")
-    typer.echo(f"Run: {run.path}\nBundle: {run.path / 'bundle'}\nReport: {run.path / 'report.html'}")
+    typer.echo(f"Run: {run.path}\nBundle: {run.path / 'bundle'}\nReport: {run.path / 'report.html'}\n"
+               f"Quality: {run.path / 'quality.html'}\nModel card: {run.path / 'model_card.html'}")
 
 
 @app.command()
@@ -89,6 +93,8 @@ def predict(
     bundle: Annotated[Path, typer.Option(help="Bundle directory.")],
     out: Annotated[Path, typer.Option(help="Output folder (predictions.csv, overlays/).")] = Path("predictions"),
     max_pixels: Annotated[int, typer.Option(help="Refuse images with more samples than this.")] = 2**28,
+    explain: Annotated[bool, typer.Option(
+        "--explain", help="Add a Grad-CAM summary per image (overlay path, peak location) to explanations.json.")] = False,
 ) -> None:
     """Predict labels (classifier) or masks (segmenter) and write overlays; bad files are reported, not fatal."""
     from medkit.imaging.image import ImageLimits
@@ -101,11 +107,13 @@ def predict(
             files += sorted(f for f in p.iterdir() if f.suffix.lower() in PICTURE_SUFFIXES)
         else:
             files.append(p)
-    rows = predict_paths(bundle, files, out, limits=ImageLimits(max_pixels=max_pixels))
+    rows = predict_paths(bundle, files, out, limits=ImageLimits(max_pixels=max_pixels), explain=explain)
     bad = [r for r in rows if "error" in r]
     for r in bad:
         typer.echo(f"error: {r['error']}", err=True)
     typer.echo(f"{len(rows) - len(bad)} predicted, {len(bad)} refused -> {out / 'predictions.csv'}")
+    if explain:
+        typer.echo(f"Explanations: {out / 'explanations.json'}")
     if bad and len(bad) == len(rows):
         raise typer.Exit(code=2)
 

@@ -42,6 +42,7 @@ class ClassifyConfig(StrictModel):
     tta: bool = False
     n_gradcam: int = Field(6, ge=0)
     num_threads: int | None = Field(1, ge=1)
+    allow_quality_warnings: bool = Field(False, description="train despite data-quality warnings (never errors)")
 
 
 def _subset(df: pd.DataFrame, n: int | None, seed: int) -> pd.DataFrame:
@@ -88,6 +89,13 @@ def run_classify(cfg: ClassifyConfig) -> tuple[RunDir, dict[str, Any]]:
                         "n": {k: len(v) for k, v in parts.items()}}])
     full[["name", "label", "split", "sha256", "cluster"]].to_csv(run.path / "split_manifest.csv", index=False)
     dups.to_csv(run.path / "near_duplicates.csv", index=False)
+    # Quality gate on the images this run uses, before any training (docs/imaging.md, "Data-quality gate").
+    from medkit.imaging.trust import gate_and_write, image_quality
+
+    used = pd.concat([v.assign(split=k) for k, v in parts.items()])
+    quality = image_quality(used["path"].tolist(), used["label"].to_numpy(), "br35h",
+                            split=used["split"].to_numpy(), sha256=used["sha256"].to_numpy())
+    gate_and_write(run, quality, cfg.allow_quality_warnings)
 
     t0 = time.perf_counter()
     arrays = {k: load_resized(v["path"].tolist(), cfg.image_size) for k, v in parts.items()}
@@ -137,13 +145,33 @@ def run_classify(cfg: ClassifyConfig) -> tuple[RunDir, dict[str, Any]]:
     cmf = save(confusion_plot(cm, ("no tumour", "tumour"), f"Threshold {cfg.threshold}"), plots / "confusion.png")
     bars = save(metric_bars([(k, v.value, v.ci_low, v.ci_high) for k, v in rep.items() if k != "log_loss"],
                             "Test metrics with 95% CI", "value"), plots / "metrics.png")
-    _report(run, cfg, rep, metrics, roc, cmf, bars, gallery, sanity, per_image, dups, bundle)
+    from medkit.imaging.trust import write_card
+
+    card = write_card(run, quality, n=int(sum(metrics["n"].values())), outcome="brain tumour visible on an axial "
+                      "MRI slice (Br35H folder label: yes/no)", info=_CARD_INFO, limitations=_LIMITATIONS)
+    _report(run, cfg, rep, metrics, roc, cmf, bars, gallery, sanity, per_image, dups, bundle, quality, card)
     return run, metrics
+
+
+_CARD_INFO = {
+    "intended_use": "Research and teaching: flag 2-D brain MRI slices that may show a tumour, for methods work on "
+                    "Br35H-like data; not a diagnostic device.",
+    "intended_users": "Imaging data scientists and radiology researchers.",
+    "out_of_scope": "Clinical diagnosis or triage; 3-D volumes; modalities, sequences or scanners unlike Br35H; "
+                    "tumour typing or grading.",
+    "setting": "Retrospective single public dataset (Br35H, Kaggle 2020) of unknown scanner and patient mix.",
+}
+_LIMITATIONS = [
+    "Br35H has no patient identifiers; images are grouped by perceptual hash, not by patient, so slices of one "
+    "patient that do not look alike may still sit in train and test.",
+    "Labels are folder names from a public collection; no reference standard or reader study is documented.",
+    "Test metrics come from one fixed split; there is no external test set for this task.",
+]
 
 
 def _report(run: RunDir, cfg: ClassifyConfig, rep: dict[str, Any], metrics: dict[str, Any], roc: Path, cmf: Path,
             bars: Path, gallery: list[tuple[Path, str]], sanity: Any, per_image: pd.DataFrame, dups: pd.DataFrame,
-            bundle: Path) -> None:
+            bundle: Path, quality: Any, card: Any) -> None:
     from medkit.reporting import Report
 
     n = metrics["n"]
@@ -176,6 +204,16 @@ def _report(run: RunDir, cfg: ClassifyConfig, rep: dict[str, Any], metrics: dict
            f"{len(dups)} cross-split pairs remain at distance 3-4 bits (listed in near_duplicates.csv); published "
            "accuracies on random splits of this set are inflated by such leakage.")
     s.table([{"split": k, "images": v} for k, v in n.items()], caption="Images per split used in this run")
+    s = r.section("Data quality")
+    q = quality.summary()
+    s.text(f"{q['n_errors']} errors, {q['n_warnings']} warnings, {q['n_info']} notes on the {quality.n_rows} images "
+           "of this run (errors always stop training; warnings unless allow_quality_warnings).")
+    for f in quality.sorted_findings():
+        s.text(f"[{f.severity}] {f.message} ({f.where})")
+    s.link("quality.html", "Full data-quality report")
+    s = r.section("Model card and TRIPOD+AI checklist")
+    s.link(card.html.name, "Model card")
+    s.link(card.tripod_markdown.name, "TRIPOD+AI checklist")
     s = r.section("Model bundle")
     s.text(f"Bundle at {bundle}: weights, ONNX graph with intensity preprocessing, label map and metrics; load "
            "with `medkit imaging predict --bundle ...`.")

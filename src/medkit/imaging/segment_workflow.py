@@ -43,6 +43,7 @@ class SegmentConfig(StrictModel):
     n_external: int | None = Field(None, ge=1, le=28)
     n_boot: int = Field(1000, ge=0)
     num_threads: int | None = Field(1, ge=1)
+    allow_quality_warnings: bool = Field(False, description="train despite data-quality warnings (never errors)")
 
 
 def evaluate_cases(seg: Any, cases: list[Any], channels: str, n_boot: int, seed: int
@@ -86,6 +87,10 @@ def run_segment(cfg: SegmentConfig) -> tuple[RunDir, dict[str, Any]]:
     prov = [drive.provenance()]
     train = drive.data["train"][: cfg.n_train]
     test = drive.data["test"][: cfg.n_test]
+    from medkit.imaging.trust import gate_and_write, segmentation_quality, write_card
+
+    quality = segmentation_quality(list(train) + list(test), "drive")
+    gate_and_write(run, quality, cfg.allow_quality_warnings)
     seg = UNetSegmenter(arch=cfg.arch, channels=cfg.channels, patch_size=cfg.patch_size,
                         patches_per_image=cfg.patches_per_image, roi_size=cfg.roi_size, epochs=cfg.epochs,
                         batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed, num_threads=cfg.num_threads,
@@ -124,8 +129,24 @@ def run_segment(cfg: SegmentConfig) -> tuple[RunDir, dict[str, Any]]:
     bundle = save_segmenter_bundle(seg, run.path / "bundle", channels=cfg.input_channels,
                                    metrics={k: v["value"] for k, v in summary.items()}, run_dir=str(run.path),
                                    dataset="drive")
-    _report(run, cfg, metrics, table, ext_table, figs, bundle)
+    card = write_card(run, quality, n=len(train) + len(test), outcome="retinal vessel pixels in colour fundus "
+                      "photographs (DRIVE observer 1 masks)", info=_CARD_INFO, limitations=_LIMITATIONS)
+    _report(run, cfg, metrics, table, ext_table, figs, bundle, quality, card)
     return run, metrics
+
+
+_CARD_INFO = {
+    "intended_use": "Research: segment retinal vessels in colour fundus photographs for vessel-morphology studies; "
+                    "not a diagnostic device.",
+    "intended_users": "Ophthalmic imaging researchers.",
+    "out_of_scope": "Diagnosis of retinopathy; images from cameras or fields of view unlike DRIVE without "
+                    "re-validation (see the CHASE_DB1 external result).",
+    "setting": "Retrospective public datasets (DRIVE: Dutch diabetic-retinopathy screening; CHASE_DB1: UK children).",
+}
+_LIMITATIONS = [
+    "DRIVE has 20 training and 20 test images; confidence intervals are wide.",
+    "Performance drops on CHASE_DB1 (other camera, children), so expect a drop on any new camera.",
+]
 
 
 def _fmt(d: dict[str, float]) -> str:
@@ -133,7 +154,8 @@ def _fmt(d: dict[str, float]) -> str:
 
 
 def _report(run: RunDir, cfg: SegmentConfig, metrics: dict[str, Any], table: pd.DataFrame,
-            ext_table: pd.DataFrame | None, figs: list[tuple[Path, str]], bundle: Path) -> None:
+            ext_table: pd.DataFrame | None, figs: list[tuple[Path, str]], bundle: Path, quality: Any,
+            card: Any) -> None:
     from medkit.reporting import Report
 
     s_ = metrics["drive_test"]
@@ -165,4 +187,11 @@ def _report(run: RunDir, cfg: SegmentConfig, metrics: dict[str, Any], table: pd.
         sec.table(ext_table.round(4).to_dict("records"), caption="CHASE_DB1, one row per image")
     sec = r.section("Model bundle")
     sec.text(f"Bundle at {bundle}; `medkit imaging predict --bundle ... image.tif` writes masks and overlays.")
+    sec = r.section("Data quality, model card and TRIPOD+AI checklist")
+    q = quality.summary()
+    sec.text(f"Image/mask/FOV pairing and sizes: {q['n_errors']} errors, {q['n_warnings']} warnings on "
+             f"{quality.n_rows} cases.")
+    sec.link("quality.html", "Data-quality report")
+    sec.link(card.html.name, "Model card")
+    sec.link(card.tripod_markdown.name, "TRIPOD+AI checklist")
     r.write(run.path / "report.html")
