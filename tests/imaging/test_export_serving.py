@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -78,10 +79,27 @@ def test_cli_train_predict_export_info(tmp_path: Path, br35h_16, pydicom_files: 
                             "--set", "n_boot=20", "--set", "n_gradcam=2"])
     assert r.exit_code == 0, r.output
     bundle = next((tmp_path / "runs").glob("*/bundle"))
-    assert (bundle.parent / "report.html").stat().st_size > 10_000
-    r = runner.invoke(app, ["predict", "--bundle", str(bundle), "--out", str(tmp_path / "pred"), *br35h_16[2][:3]])
+    run = bundle.parent
+    assert (run / "report.html").stat().st_size > 10_000
+    # Trust artefacts: quality gate output, model card and TRIPOD+AI checklist, linked from the report.
+    for f in ("quality.html", "quality.json", "model_card.html", "model_card.md", "tripod_ai.md", "trust.json"):
+        assert (run / f).is_file(), f
+    report = (run / "report.html").read_text()
+    assert 'href="model_card.html"' in report and 'href="quality.html"' in report
+    q = json.loads((run / "quality.json").read_text())
+    assert q["summary"]["n_errors"] == 0 and q["summary"]["n_rows"] == 8 * 2 + 4 * 2 + 6 * 2
+    assert "Br35H" in (run / "model_card.md").read_text()
+    r = runner.invoke(app, ["predict", "--bundle", str(bundle), "--out", str(tmp_path / "pred"), "--explain",
+                            *br35h_16[2][:3]])
     assert r.exit_code == 0, r.output
     assert len(list((tmp_path / "pred" / "overlays").glob("*.png"))) == 3
+    exps = json.loads((tmp_path / "pred" / "explanations.json").read_text())
+    assert len(exps) == 3
+    for e in exps:
+        x = e["explanation"]
+        assert x["method"] == "grad-cam" and x["map_shape"] == [64, 64] and Path(x["overlay"]).is_file()
+        assert 0 <= x["peak_row"] < 64 and 0 <= x["peak_col"] < 64 and 0.0 <= x["fraction_above_half"] <= 1.0
+        assert "values" not in x  # summary only, no arrays
     r = runner.invoke(app, ["export", "--bundle", str(bundle), "--out", str(tmp_path / "m.onnx")])
     assert r.exit_code == 0 and "onnxruntime" in r.output
     r = runner.invoke(app, ["info", str(pydicom_files / "CT_small.dcm")])
