@@ -82,3 +82,16 @@ def test_explanation_summary_matches_grad_cam_peak(tiny_classifier, br35h_16) ->
         r, c = np.unravel_index(int(np.argmax(ref[i])), ref[i].shape)
         assert (s["peak_row"], s["peak_col"]) == (r, c) and s["class_idx"] == 1 and s["overlay"] == "o.png"
         assert s["fraction_above_half"] == pytest.approx(float((ref[i] > 0.5).mean()))
+
+
+def test_segment_run_writes_quality_and_model_card(shared_data: Path, tmp_path: Path) -> None:
+    import json
+
+    from medkit.imaging.segment_workflow import SegmentConfig, run_segment
+
+    run, _ = run_segment(SegmentConfig(runs_dir=tmp_path, data_dir=shared_data, channels=(4, 8, 16), patches_per_image=4,
+                                       roi_size=64, epochs=1, n_train=2, n_test=2, external=False, n_boot=10))
+    q = json.loads((run.path / "quality.json").read_text())["summary"]
+    assert q["n_rows"] == 4 and q["n_errors"] == 0 and q["checks_run"] == ["pairing", "sizes"]
+    assert (run.path / "model_card.html").is_file() and (run.path / "tripod_ai.md").is_file()
+    assert 'href="model_card.html"' in (run.path / "report.html").read_text()
