@@ -83,9 +83,13 @@ def run_classify(cfg: ClassifyConfig) -> tuple[RunDir, dict[str, Any]]:
     run = RunDir.create(cfg.name, cfg.runs_dir)
     run.save_config(cfg, seed=cfg.seed)
     parts, full, dups = load_split(cfg)
+    from medkit.data import dataset_info
     from medkit.data.imaging_sets import manifest_digest
 
-    run.save_datasets([{"name": "br35h", "split_manifest_sha256": manifest_digest(full),
+    di = dataset_info("br35h")
+    run.save_datasets([{"name": "br35h", "task": di.task, "source": di.source, "licence": di.licence,
+                        "citation": di.citation, "n_rows": int(sum(len(v) for v in parts.values())),
+                        "n_patients": None, "split_manifest_sha256": manifest_digest(full),
                         "n": {k: len(v) for k, v in parts.items()}}])
     full[["name", "label", "split", "sha256", "cluster"]].to_csv(run.path / "split_manifest.csv", index=False)
     dups.to_csv(run.path / "near_duplicates.csv", index=False)
@@ -148,7 +152,8 @@ def run_classify(cfg: ClassifyConfig) -> tuple[RunDir, dict[str, Any]]:
     from medkit.imaging.trust import write_card
 
     card = write_card(run, quality, n=int(sum(metrics["n"].values())), outcome="brain tumour visible on an axial "
-                      "MRI slice (Br35H folder label: yes/no)", info=_CARD_INFO, limitations=_LIMITATIONS)
+                      "MRI slice (Br35H folder label: yes/no)", info=_CARD_INFO, limitations=_LIMITATIONS,
+                      events=int(sum(int(v["label"].sum()) for v in parts.values())))
     _report(run, cfg, rep, metrics, roc, cmf, bars, gallery, sanity, per_image, dups, bundle, quality, card)
     return run, metrics
 

@@ -156,13 +156,19 @@ def segmentation_quality(cases: list[Any], source: str) -> Any:
 
 
 def write_card(run: RunDir, quality: Any, *, n: int | None, outcome: str, info: dict[str, Any],
-               limitations: list[str]) -> Any:
-    """Write ``trust.json`` and the model card + TRIPOD+AI checklist; returns ``ModelCardPaths``."""
+               limitations: list[str], events: int | None = None) -> Any:
+    """Write ``trust.json`` and the model card + TRIPOD+AI checklist; returns ``ModelCardPaths``.
+
+    ``n`` counts images (Br35H has no patient ids), ``events`` the images with the positive label.
+    """
     from medkit.reporting.model_card import ModelCardInfo, write_model_card
 
-    run.write_json("trust.json", {"quality": quality.summary(), "population": {"n": n, "n_features": None},
-                                  "outcome": outcome, "limitations": limitations})
-    return write_model_card(run.path, ModelCardInfo(limitations=limitations, **info))
+    pop: dict[str, Any] = {"n": n, "n_features": None}
+    if events is not None and n:
+        pop.update(events=events, prevalence=events / n)
+    run.write_json("trust.json", {"quality": quality.summary(), "population": pop, "outcome": outcome,
+                                  "limitations": limitations})
+    return write_model_card(run.path, ModelCardInfo(**info))
 
 
 def explanation_summary(exp: Any, i: int, overlay: str | None = None) -> dict[str, Any]:
