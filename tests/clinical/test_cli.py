@@ -44,7 +44,7 @@ def test_train_writes_bundle_and_report(icu_bundle):
     info = json.loads((bundle / "bundle.json").read_text())
     assert info["pillar"] == "clinical" and info["kind"] == "icu" and 0.5 < info["metrics"]["auroc"]["value"] <= 1
     run = next((tmp / "runs").iterdir())
-    assert (run / "report.html").is_file()
+    assert (run / "report.html").is_file() and (run / "quality.html").is_file() and (run / "model_card.html").is_file()
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["n_train"] + metrics["n_test"] == 150 and metrics["cleaning"]
 

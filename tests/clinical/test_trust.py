@@ -137,3 +137,17 @@ def test_explain_predictions_tree_model_is_additive():
         assert sum(p["attributions"].values()) == pytest.approx(p["prediction"] - p["base_value"], abs=1e-4)
         assert len(p["top_features"]) == 3
     assert explain_predictions(SimpleNamespace(task="icu"), X)["unavailable"]
+
+
+def test_dp_epsilon_reaches_the_model_card(tmp_path):
+    import torch
+
+    torch.set_num_threads(1)
+    res = runner.invoke(app, ["clinical", "train", "--dataset", "wdbc", "--model", "mlp", "--dp-epsilon", "3",
+                              "--max-epochs", "2", "--n-boot", "0", "--out", str(tmp_path / "b"), "--runs-dir",
+                              str(tmp_path / "r")])
+    assert res.exit_code == 0, res.output
+    run = next((tmp_path / "r").iterdir())
+    spent = json.loads((run / "privacy.json").read_text())["epsilon_spent"]
+    card = (run / "model_card.md").read_text()
+    assert 0 < spent <= 3.0 + 1e-6 and "target_epsilon = 3.0" in card and "epsilon_spent" in card

@@ -26,6 +26,10 @@ log = get_logger("medkit.clinical")
 EXPECTED_WARNINGS: dict[str, dict[str, str]] = {
     "veteran": {"duplicates": "the VA lung-cancer trial has 2 patients whose covariates are near-identical after "
                               "standardising; they are different patients (different survival times), not copies"},
+    **{f"physionet2012-{s}": {"missingness": "labs such as ALP, bilirubin or lactate are ordered for some ICU patients "
+                                              "only (50-95% missing); the absence is informative and every ICU model "
+                                              "handles it (NaN-native GBM, imputation + indicator, GRU-D masks)"}
+       for s in ("a", "b", "c")},
     "whas500": {"duplicates": "once the post-outcome 'los' column is removed, 2 of the 500 WHAS patients share all 13 "
                               "admission covariates; they are distinct patients (different ids and follow-up)"},
 }
@@ -88,8 +92,13 @@ def add_trust(run: RunDir, data: ClinicalData, model: Any, quality: Any, *, n_bo
             write_model_card(run.path)
         else:
             X = quality_frame(data)
-            # ICU models take raw records, not a feature table, so SHAP cannot explain them here
+            from medkit.interpret import applicable_methods
+
+            # ICU models take raw records, not a feature table, and the torch MLP has no tabular explainer:
+            # the card then says SHAP was not computed instead of failing the run
             explain_model = getattr(model, "model_", None) if isinstance(data.X, pd.DataFrame) else None
+            if explain_model is not None and not applicable_methods(explain_model, X.iloc[:5]):
+                explain_model = None
             add_trust_to_run(run, X.reset_index(drop=True), np.asarray(data.y), groups=data.ids,
                              model=explain_model, quality=quality, n_explain=100, n_boot=min(n_boot, 200), seed=seed)
     finally:
