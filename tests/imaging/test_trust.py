@@ -95,3 +95,19 @@ def test_segment_run_writes_quality_and_model_card(shared_data: Path, tmp_path: 
     assert q["n_rows"] == 4 and q["n_errors"] == 0 and q["checks_run"] == ["pairing", "sizes"]
     assert (run.path / "model_card.html").is_file() and (run.path / "tripod_ai.md").is_file()
     assert 'href="model_card.html"' in (run.path / "report.html").read_text()
+
+
+def test_cli_check_folder(tmp_path: Path, br35h_16) -> None:  # noqa: ANN001
+    from typer.testing import CliRunner
+
+    from medkit.cli.imaging import app
+
+    root = _folder(tmp_path, br35h_16[2])
+    r = CliRunner().invoke(app, ["check", str(root), "--out", str(tmp_path / "q")])
+    assert r.exit_code == 0 and "6 images: 0 errors" in r.output, r.output
+    assert (tmp_path / "q" / "quality.html").is_file()
+    shutil.copy(next((root / "yes").iterdir()), root / "no" / "planted_copy.jpg")
+    r = CliRunner().invoke(app, ["check", str(root), "--out", str(tmp_path / "q2")])
+    assert r.exit_code != 0 and isinstance(r.exception, ValidationError)
+    assert "planted_copy.jpg" in r.exception.where
+    assert (tmp_path / "q2" / "quality.json").is_file()  # the report is written before refusing

@@ -1,4 +1,4 @@
-"""``medkit imaging train|evaluate|predict|export|info`` (heavy imports inside the commands)."""
+"""``medkit imaging train|check|evaluate|predict|export|info`` (heavy imports inside the commands)."""
 
 from __future__ import annotations
 
@@ -70,6 +70,22 @@ def train(
                    f"{m['drive_test']['auroc']['value']:.3f}")
     typer.echo(f"Run: {run.path}\nBundle: {run.path / 'bundle'}\nReport: {run.path / 'report.html'}\n"
                f"Quality: {run.path / 'quality.html'}\nModel card: {run.path / 'model_card.html'}")
+
+
+@app.command()
+def check(
+    folder: Annotated[Path, typer.Argument(help="Image folder laid out as <folder>/<class>/<images>.")],
+    out: Annotated[Path, typer.Option(help="Where quality.html and quality.json go.")] = Path("quality"),
+    allow_quality_warnings: Annotated[bool, typer.Option(
+        "--allow-quality-warnings", help="Exit 0 despite warnings (errors always fail).")] = False,
+) -> None:
+    """Data-quality gate for your own labelled image folder: corrupt files, copies across labels, near-duplicates."""
+    from medkit.imaging.trust import folder_quality
+
+    rep = folder_quality(folder, allow_warnings=allow_quality_warnings, out=out)
+    q = rep.summary()
+    typer.echo(f"{q['n_rows']} images: {q['n_errors']} errors, {q['n_warnings']} warnings, {q['n_info']} notes "
+               f"-> {out / 'quality.html'}")
 
 
 @app.command()
