@@ -74,35 +74,21 @@ def quality_gate(run: RunDir, data: ClinicalData, *, allow_warnings: bool = Fals
 
 def add_trust(run: RunDir, data: ClinicalData, model: Any, quality: Any, *, n_boot: int, seed: int) -> dict[str, str]:
     """Model card + TRIPOD+AI checklist into ``run``; returns {file: title} links for the report."""
-    import json
-
     from medkit.reporting.model_card import add_trust_to_run, write_model_card
 
-    # model_card reads config["model"] as a dict ({"kind": ...}); clinical configs name the model by a string.
-    # Until reporting/model_card.py accepts both, present the dict form while the card is written, then restore.
-    cfg_path = run.path / "config.json"
-    original = cfg_path.read_text()
-    cfg = json.loads(original)
-    inner = cfg.get("config", {})
-    if isinstance(inner.get("model"), str):
-        inner["model"] = {"kind": inner["model"], "features": inner.get("features")}
-        cfg_path.write_text(json.dumps(cfg, indent=2))
-    try:
-        if data.task == "survival":
-            write_model_card(run.path)
-        else:
-            X = quality_frame(data)
-            from medkit.interpret import applicable_methods
+    if data.task == "survival":
+        write_model_card(run.path)
+    else:
+        X = quality_frame(data)
+        from medkit.interpret import applicable_methods
 
-            # ICU models take raw records, not a feature table, and the torch MLP has no tabular explainer:
-            # the card then says SHAP was not computed instead of failing the run
-            explain_model = getattr(model, "model_", None) if isinstance(data.X, pd.DataFrame) else None
-            if explain_model is not None and not applicable_methods(explain_model, X.iloc[:5]):
-                explain_model = None
-            add_trust_to_run(run, X.reset_index(drop=True), np.asarray(data.y), groups=data.ids,
-                             model=explain_model, quality=quality, n_explain=100, n_boot=min(n_boot, 200), seed=seed)
-    finally:
-        cfg_path.write_text(original)
+        # ICU models take raw records, not a feature table, and the torch MLP has no tabular explainer:
+        # the card then says SHAP was not computed instead of failing the run
+        explain_model = getattr(model, "model_", None) if isinstance(data.X, pd.DataFrame) else None
+        if explain_model is not None and not applicable_methods(explain_model, X.iloc[:5]):
+            explain_model = None
+        add_trust_to_run(run, X.reset_index(drop=True), np.asarray(data.y), groups=data.ids,
+                         model=explain_model, quality=quality, n_explain=100, n_boot=min(n_boot, 200), seed=seed)
     return {"quality.html": "Data-quality report", "model_card.html": "Model card and TRIPOD+AI checklist"}
 
 
