@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from medkit.core.errors import DataError
 from medkit.core.runs import RunDir, atomic_write_text, dumps
@@ -338,7 +338,8 @@ def add_trust_to_run(run: RunDir | str | Path, X: Any, y: Any, *, groups: Any = 
     if oof is not None and folds is not None:
         p = np.asarray(oof, float)
         f = np.asarray(folds)
-        fitted = [cross_fit_recalibration(yv, p, f, m) for m in ("platt", "isotonic")]
+        methods: tuple[Literal["platt", "isotonic"], ...] = ("platt", "isotonic")
+        fitted = [cross_fit_recalibration(yv, p, f, m) for m in methods]
         recal = [r for r, _ in fitted]
         trust["recalibration"] = [r.as_dict() for r in recal]
         trust["recalibration_table"] = result_rows(recal)
