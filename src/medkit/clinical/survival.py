@@ -84,18 +84,16 @@ class _SurvBase(BaseEstimator):  # type: ignore[misc]
         return harrell_c(t, e, self.predict(X))
 
 
-class CoxPH(_SurvBase):
-    """Cox proportional hazards (``sksurv.linear_model.CoxPHSurvivalAnalysis``, Breslow ties, ridge ``alpha``)."""
+class _SksurvModel(_SurvBase):
+    """A scikit-survival estimator behind medkit's encoder; subclasses say which one in ``_make``."""
 
-    def __init__(self, alpha: float = 1e-4) -> None:
-        self.alpha = alpha
+    def _make(self) -> Any:
+        raise NotImplementedError
 
-    def fit(self, X: Any, y: Any) -> CoxPH:
-        from sksurv.linear_model import CoxPHSurvivalAnalysis
-
+    def fit(self, X: Any, y: Any) -> Any:
         _split_y(y)
         self.enc_ = _Encoder().fit(X)
-        self.model_ = CoxPHSurvivalAnalysis(alpha=self.alpha).fit(self.enc_.transform(X), y)
+        self.model_ = self._make().fit(self.enc_.transform(X), y)
         return self
 
     def predict(self, X: Any) -> np.ndarray:
@@ -108,7 +106,19 @@ class CoxPH(_SurvBase):
         return np.vstack([f(np.clip(times, f.x[0], f.x[-1])) for f in fns])
 
 
-class RSF(_SurvBase):
+class CoxPH(_SksurvModel):
+    """Cox proportional hazards (``sksurv.linear_model.CoxPHSurvivalAnalysis``, Breslow ties, ridge ``alpha``)."""
+
+    def __init__(self, alpha: float = 1e-4) -> None:
+        self.alpha = alpha
+
+    def _make(self) -> Any:
+        from sksurv.linear_model import CoxPHSurvivalAnalysis
+
+        return CoxPHSurvivalAnalysis(alpha=self.alpha)
+
+
+class RSF(_SksurvModel):
     """Random survival forest (``sksurv.ensemble.RandomSurvivalForest``)."""
 
     def __init__(self, n_estimators: int = 300, min_samples_leaf: int = 10, max_features: str | float = "sqrt",
@@ -116,24 +126,11 @@ class RSF(_SurvBase):
         self.n_estimators, self.min_samples_leaf, self.max_features = n_estimators, min_samples_leaf, max_features
         self.seed, self.n_jobs = seed, n_jobs
 
-    def fit(self, X: Any, y: Any) -> RSF:
+    def _make(self) -> Any:
         from sksurv.ensemble import RandomSurvivalForest
 
-        _split_y(y)
-        self.enc_ = _Encoder().fit(X)
-        self.model_ = RandomSurvivalForest(n_estimators=self.n_estimators, min_samples_leaf=self.min_samples_leaf,
-                                           max_features=self.max_features, random_state=self.seed,
-                                           n_jobs=self.n_jobs).fit(self.enc_.transform(X), y)
-        return self
-
-    def predict(self, X: Any) -> np.ndarray:
-        self._check()
-        return np.asarray(self.model_.predict(self.enc_.transform(X)))
-
-    def predict_survival(self, X: Any, times: np.ndarray) -> np.ndarray:
-        self._check()
-        fns = self.model_.predict_survival_function(self.enc_.transform(X))
-        return np.vstack([f(np.clip(times, f.x[0], f.x[-1])) for f in fns])
+        return RandomSurvivalForest(n_estimators=self.n_estimators, min_samples_leaf=self.min_samples_leaf,
+                                    max_features=self.max_features, random_state=self.seed, n_jobs=self.n_jobs)
 
 
 def cox_partial_likelihood(log_risk: Any, time: Any, event: Any) -> Any:
