@@ -216,3 +216,24 @@ def test_foreign_or_missing_bundle_is_a_model_error(tmp_path):
     save_bundle_info(tmp_path, BundleInfo(pillar="drug", kind="x", name="x"))
     with pytest.raises(ModelError, match="drug"):
         load_predictor(tmp_path)
+
+
+def test_evaluate_runs_the_quality_gate(tmp_path):
+    """External evaluation refuses data a training run would refuse (here: a column that copies the label)."""
+    from medkit.data import load_dataset
+
+    res = runner.invoke(app, ["clinical", "train", "--dataset", "wdbc", "--model", "logistic", "--out",
+                              str(tmp_path / "b"), "--runs-dir", str(tmp_path / "runs"), "--n-boot", "20"])
+    assert res.exit_code == 0, res.output
+    ds = load_dataset("wdbc")
+    df = ds.X.iloc[::3].assign(label=ds.y[::3])
+    df.to_csv(tmp_path / "ok.csv", index=False)
+    ev = ["clinical", "evaluate", str(tmp_path / "b"), "--label", "label", "--runs-dir", str(tmp_path / "runs"),
+          "--n-boot", "20"]
+    res = runner.invoke(app, [*ev, "--csv", str(tmp_path / "ok.csv")])
+    assert res.exit_code == 0, res.output
+    run = next(p for p in (tmp_path / "runs").iterdir() if p.name.endswith("clinical-evaluate"))
+    assert json.loads((run / "quality.json").read_text())["findings"] is not None
+    df.assign(leak=df["label"] * 2.0).to_csv(tmp_path / "leak.csv", index=False)
+    res = runner.invoke(app, [*ev, "--csv", str(tmp_path / "leak.csv")])
+    assert _fails(res, "'leak' alone predicts the label")

@@ -81,6 +81,8 @@ def evaluate(
     limit: Annotated[int | None, typer.Option(help="Read only the first N PhysioNet records.")] = None,
     n_boot: Annotated[int | None, typer.Option(help="Bootstrap resamples.")] = None,
     runs_dir: Annotated[Path | None, typer.Option(help="Where run directories go.")] = None,
+    allow_quality_warnings: Annotated[bool, typer.Option("--allow-quality-warnings", help="Evaluate despite "
+                                                         "data-quality warnings (errors always stop).")] = False,
     data_dir: _DataDir = None,
 ) -> None:
     """Evaluate a bundle on labelled data it was not trained on (e.g. PhysioNet set B)."""
@@ -88,7 +90,8 @@ def evaluate(
 
     cfg = _config(None, {"dataset": dataset, "csv": csv, "label": label, "time_column": time_column,
                          "event_column": event_column, "limit": limit, "n_boot": n_boot, "runs_dir": runs_dir,
-                         "data_dir": data_dir, "name": "clinical"})
+                         "data_dir": data_dir, "name": "clinical",
+                         "allow_quality_warnings": allow_quality_warnings or None})
     run, metrics = _evaluate(bundle, cfg)
     test = metrics["test"]
     head = test.get("auroc") or test.get("harrell_c")

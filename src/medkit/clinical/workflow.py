@@ -189,6 +189,7 @@ def evaluate(bundle_dir: Path, cfg: ClinicalConfig) -> tuple[RunDir, dict[str, A
     """Apply a bundle to a labelled data set (external validation) and write a report."""
     from medkit.clinical.bundle import load_clinical_bundle
     from medkit.clinical.report import write_run_report
+    from medkit.clinical.trust import quality_gate
 
     b = load_clinical_bundle(bundle_dir)
     data = load_data(cfg)
@@ -205,11 +206,15 @@ def evaluate(bundle_dir: Path, cfg: ClinicalConfig) -> tuple[RunDir, dict[str, A
     run = RunDir.create(f"{cfg.name}-evaluate", cfg.runs_dir)
     run.save_config(cfg, seed=cfg.seed)
     run.save_datasets(data.provenance)
+    # the same gate as training: metrics computed on impossible values or a leaked label column would be
+    # reported with confidence intervals that mean nothing, so errors (and unreviewed warnings) stop here too
+    quality = quality_gate(run, data, allow_warnings=cfg.allow_quality_warnings)
     t0 = time.perf_counter()
     risk = score(b.model, data)
     metrics = write_run_report(run, b.info.name, b.train_like(data), data, b.model, risk, n_boot=cfg.n_boot,
                                seed=cfg.seed, title=f"External evaluation: {b.info.name} on {data.name}",
-                               split=f"all of {data.name}")
+                               split=f"all of {data.name}", quality=quality.summary())
+    metrics["quality"] = quality.summary()
     metrics["predict_seconds"] = time.perf_counter() - t0
     run.save_metrics(metrics)
     return run, metrics
