@@ -114,10 +114,17 @@ def _decode(path: Path) -> tuple[Any, np.ndarray]:
         ds = pydicom.dcmread(path, force=True)
         arr = ds.pixel_array
     except (RuntimeError, NotImplementedError) as exc:
-        if "plugin" in str(exc).lower() or "dependenc" in str(exc).lower() or "decoder" in str(exc).lower():
+        msg = str(exc)
+        if "missing dependencies" in msg:
             raise MissingDependencyError(f"no decoder for this DICOM transfer syntax ({exc})", where=str(path),
-                                         fix="pip install pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg") from None
-        raise DataError(f"cannot decode DICOM pixel data ({exc})", where=str(path), fix="re-export the file") from None
+                                         fix="pip install 'medkit[imaging]' (pylibjpeg, pylibjpeg-libjpeg, "
+                                             "pylibjpeg-openjpeg)") from None
+        # Decoders are installed but every one of them failed: the compressed stream itself is malformed or uses
+        # a variant they do not implement (e.g. 12-bit lossy JPEG with a non-standard scan header).
+        why = " ".join(x.strip() for x in msg.splitlines())[:400]
+        raise DataError(f"cannot decode the compressed DICOM pixel data ({why})",
+                        where=str(path), fix="re-export the image uncompressed (e.g. dcmdjpeg / gdcmconv --raw) "
+                                             "or with a standard codec") from None
     except Exception as exc:  # noqa: BLE001 - truncated data raises ValueError, others vary
         raise DataError(f"DICOM pixel data are corrupt or truncated ({exc})", where=str(path),
                         fix="the file was probably cut short in transfer; copy or export it again") from None
