@@ -20,6 +20,9 @@ def run(
     limit: Annotated[int | None, typer.Option(help="Read only this many records per set (quick runs).")] = None,
     val_fraction: Annotated[float, typer.Option(help="Share of each site's rows kept for choosing the best "
                                                 "round (0 = keep the last round).")] = 0.2,
+    secure_agg: Annotated[bool, typer.Option("--secure-agg", help="Pairwise-masked secure aggregation: the server "
+                                             "only sees masked updates (a round with a drop-out is discarded).")
+                          ] = False,
     timeout: Annotated[float, typer.Option(help="Wall-clock limit of the federation in seconds.")] = 900.0,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     out: Annotated[Path, typer.Option(help="Root folder for the run directory.")] = Path("runs"),
@@ -36,12 +39,13 @@ def run(
     b = load_xy("b", data_dir, limit)
     idx = make_sites(a, sites, seed)
     res = run_federated([(a.X[i], a.y[i]) for i in idx], strategy=strategy, rounds=rounds, local_epochs=local_epochs,
-                        mu=mu, seed=seed, timeout_s=timeout, val_fraction=val_fraction)
+                        mu=mu, seed=seed, timeout_s=timeout, val_fraction=val_fraction,
+                        secure_agg=secure_agg)
     p = predict_proba(res.model(a.X.shape[1]), res.standardise(b.X))
     rep = binary_report(b.y, p, n_boot=500, seed=seed)
     run = RunDir.create(f"federated-{strategy}", out)
     run.save_config({"sites": sites, "strategy": strategy, "rounds": rounds, "local_epochs": local_epochs, "mu": mu,
-                     "limit": limit, "timeout": timeout}, seed=seed)
+                     "limit": limit, "timeout": timeout, "secure_agg": secure_agg}, seed=seed)
     run.save_datasets([a.provenance, b.provenance])
     site_info = [{"site": i, "name": ICU_NAMES.get(i + 1) if sites == 4 else f"site {i}", "n": int(len(ix)),
                   "n_pos": int(a.y[ix].sum())} for i, ix in enumerate(idx)]
@@ -49,5 +53,5 @@ def run(
                       "sites_without_positives": res.sites_without_positives,
                       "dropped_sites": res.dropped_sites, "best_round": res.best_round, "seconds": res.seconds})
     typer.echo(f"set B AUROC {rep['auroc']}: round {res.best_round} of {len(res.rounds)} over {sites} sites "
-               f"({strategy})")
+               f"({strategy}{', secure aggregation' if secure_agg else ''})")
     typer.echo(f"Run directory: {run.path}")

@@ -81,10 +81,12 @@ def _free_port() -> int:
 
 
 def _strategy(kind: str, n_sites: int, mu: float, init: list[np.ndarray], startup_timeout: float,
-              record: list[dict[str, Any]], select: bool) -> Any:
+              record: list[dict[str, Any]], select: bool, secure: bool = False) -> Any:
     fl = require("flwr", "privacy")
-    from flwr.common import ndarrays_to_parameters, parameters_to_ndarrays
+    from flwr.common import GetPropertiesIns, ndarrays_to_parameters, parameters_to_ndarrays
     from flwr.server.strategy import FedAvg, FedProx
+
+    from medkit.privacy.secure_agg import sum_masked
 
     base = FedProx if kind == "fedprox" else FedAvg
 
@@ -93,20 +95,60 @@ def _strategy(kind: str, n_sites: int, mu: float, init: list[np.ndarray], startu
         best: list[np.ndarray] | None = None
         best_loss: float = float("inf")
         best_round: int = 0
+        masked_sites: set[int] = set()
 
         def configure_fit(self, server_round: int, parameters: Any, client_manager: Any) -> Any:
             if server_round == 1:  # wait for every site once, so round 1 includes all of them
                 client_manager.wait_for(n_sites, timeout=int(startup_timeout))
-            return super().configure_fit(server_round, parameters, client_manager)
+            ins = super().configure_fit(server_round, parameters, client_manager)
+            return self._key_exchange(server_round, ins) if secure else ins
+
+        def _key_exchange(self, server_round: int, ins: list[Any]) -> list[Any]:
+            # Secure aggregation, step 1: every sampled site makes a fresh X25519 key pair for this round and
+            # returns only its public key; the server relays all public keys with the fit instructions.
+            keys: dict[int, bytes] = {}
+            kept = []
+            for client, fit_ins in ins:
+                try:
+                    res = client.get_properties(GetPropertiesIns({"secagg_round": server_round}),
+                                                timeout=startup_timeout, group_id=server_round)
+                    keys[int(res.properties["site"])] = bytes(res.properties["public_key"])
+                    kept.append((client, fit_ins))
+                except Exception as exc:  # a site that cannot take part is left out of this round
+                    log.warning("secure aggregation: a site did not send its key in round %d (%s)",
+                                server_round, type(exc).__name__)
+            self.masked_sites = set(keys)
+            cfg = dict(kept[0][1].config) if kept else {}
+            cfg["secagg_sites"] = ",".join(str(k) for k in sorted(keys))
+            cfg.update({f"secagg_pk_{k}": pk for k, pk in keys.items()})
+            return [(c, type(fi)(fi.parameters, cfg)) for c, fi in kept]
+
+        def _secure_aggregate(self, server_round: int, results: Any, failures: Any) -> tuple[Any, dict]:
+            # Step 2: the server adds the masked updates modulo 2**64; the pairwise masks cancel only if every
+            # masked site replied. Otherwise the sum is noise and the round's aggregate is discarded.
+            got = {int(r.metrics["site"]) for _, r in results}
+            if failures or got != self.masked_sites:
+                log.warning("secure aggregation: round %d discarded, %d of %d masked sites replied",
+                            server_round, len(got), len(self.masked_sites))
+                return None, {"secagg": "discarded"}
+            total = sum_masked([parameters_to_ndarrays(r.parameters) for _, r in results])
+            n = sum(r.num_examples for _, r in results)
+            new = [(g + t / n).astype(g.dtype) for g, t in zip(self.latest, total, strict=True)]
+            return ndarrays_to_parameters(new), {"secagg": "ok"}
 
         def aggregate_fit(self, server_round: int, results: Any, failures: Any) -> Any:
-            params, metrics = super().aggregate_fit(server_round, results, failures)
+            if secure:
+                params, metrics = self._secure_aggregate(server_round, results, failures) if results else (None, {})
+            else:
+                params, metrics = super().aggregate_fit(server_round, results, failures)
             if params is not None:
                 self.latest = parameters_to_ndarrays(params)
             record.append({"round": server_round, "n_results": len(results), "n_failures": len(failures),
                            "n_examples": int(sum(r.num_examples for _, r in results)),
                            "train_loss": float(np.mean([r.metrics.get("train_loss", np.nan) for _, r in results]))
                            if results else float("nan")})
+            if secure:
+                record[-1]["secure_agg"] = metrics.get("secagg", "discarded")
             return params, metrics
 
         def aggregate_evaluate(self, server_round: int, results: Any, failures: Any) -> Any:
@@ -141,7 +183,7 @@ def _strategy(kind: str, n_sites: int, mu: float, init: list[np.ndarray], startu
 def run_federated(sites: list[tuple[np.ndarray, np.ndarray]], *, strategy: str = "fedavg", rounds: int = 10,
                   local_epochs: int = 1, mu: float = 0.01, lr: float = 3e-3, batch_size: int = 64, hidden: int = 64,
                   seed: int = 0, timeout_s: float = 600.0, drop: dict[int, int] | None = None,
-                  val_fraction: float = 0.0) -> FederatedResult:
+                  val_fraction: float = 0.0, secure_agg: bool = False) -> FederatedResult:
     """Train the tabular MLP across ``sites`` (each ``(X (N_i, F), y (N_i,))``) with Flower.
 
     Parameters
@@ -157,7 +199,11 @@ def run_federated(sites: list[tuple[np.ndarray, np.ndarray]], *, strategy: str =
     val_fraction
         When > 0, each site keeps this stratified fraction of its rows for validation; after every round the
         sites report the global model's validation loss and AUROC and the best round's weights are the
-        result (``best_round``; highest weighted mean site AUROC, or lowest loss); otherwise the last round's weights are returned.
+        result (``best_round``; highest weighted mean site AUROC, or lowest loss); otherwise the last round's
+        weights are returned.
+    secure_agg
+        Pairwise-masked secure aggregation (:mod:`medkit.privacy.secure_agg`): the server only sees masked
+        updates whose sum is the FedAvg update. A round in which a masked site drops out is discarded.
     """
     fl = require("flwr", "privacy")
     import torch
@@ -185,7 +231,7 @@ def run_federated(sites: list[tuple[np.ndarray, np.ndarray]], *, strategy: str =
     init = [v.detach().numpy().copy() for v in MLP(n_feat, hidden=hidden).state_dict().values()]
     record: list[dict[str, Any]] = []
     strat = _strategy(strategy, len(sites), mu, init, startup_timeout=min(120.0, timeout_s), record=record,
-                      select=val_fraction > 0)
+                      select=val_fraction > 0, secure=secure_agg)
     port = _free_port()
     address = f"127.0.0.1:{port}"
     from flwr.server import SimpleClientManager
@@ -210,8 +256,8 @@ def run_federated(sites: list[tuple[np.ndarray, np.ndarray]], *, strategy: str =
             path = Path(tmp) / f"site{i}.npz"
             Z = (np.where(np.isfinite(X), X, mean) - mean) / std
             np.savez(path, X=np.clip(Z, -5, 5).astype(np.float32), y=np.asarray(y, dtype=np.float32))
-            cfg = {"seed": seed * 100 + i, "local_epochs": local_epochs, "lr": lr, "batch_size": batch_size,
-                   "hidden": hidden, "drop_round": (drop or {}).get(i, -1), "val_fraction": val_fraction}
+            cfg = {"site": i, "secure_agg": secure_agg, "seed": seed * 100 + i, "local_epochs": local_epochs, "lr": lr,
+                   "batch_size": batch_size, "hidden": hidden, "drop_round": (drop or {}).get(i, -1), "val_fraction": val_fraction}
             procs.append(subprocess.Popen([sys.executable, "-m", "medkit.privacy.federated_site", "--address", address,
                                            "--data", str(path), "--config", json.dumps(cfg)],
                                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))

@@ -5,7 +5,9 @@ Started by :func:`medkit.privacy.federated.run_federated` as
 the data file holds only this site's rows (already standardised with the federation's pooled statistics).
 FedProx: when the server's fit config carries ``proximal_mu`` > 0, the local loss gets
 ``mu / 2 * ||w - w_global||^2``. ``drop_round`` makes the process exit in the middle of that round's fit,
-to exercise the server's handling of a client that disappears.
+to exercise the server's handling of a client that disappears. With secure aggregation the site answers the
+server's key request with a fresh public key per round and returns ``mask(n * (w_local - w_global))``
+instead of its weights (:mod:`medkit.privacy.secure_agg`).
 """
 
 from __future__ import annotations
@@ -50,7 +52,21 @@ def _client(X_all: np.ndarray, y_all: np.ndarray, cfg: dict[str, Any]) -> Any:
         keys = list(model.state_dict().keys())
         model.load_state_dict({k: torch.as_tensor(w) for k, w in zip(keys, ws, strict=True)})
 
+    site = int(cfg.get("site", 0))
+    round_keys: dict[int, Any] = {}
+
     class SiteClient(fl.client.NumPyClient):  # type: ignore[misc]
+        def get_properties(self, config: dict[str, Any]) -> dict[str, Any]:
+            """Secure aggregation key request: a fresh key pair for the round; only the public key leaves."""
+            from medkit.privacy.secure_agg import new_keys
+
+            rnd = int(config.get("secagg_round", -1))
+            if rnd < 0 or not cfg.get("secure_agg"):
+                return {"site": site}
+            round_keys.clear()  # keys of earlier rounds are never reused
+            round_keys[rnd] = new_keys()
+            return {"site": site, "public_key": round_keys[rnd].public}
+
         def get_parameters(self, config: dict[str, Any]) -> list[np.ndarray]:
             return get_weights()
 
@@ -71,7 +87,15 @@ def _client(X_all: np.ndarray, y_all: np.ndarray, cfg: dict[str, Any]) -> Any:
                              monitor="train_loss", restore_best=False, progress=False,
                              seed=int(cfg.get("seed", 0)) * 1000 + rnd)
             res = train_mlp(model, X, y, tc, penalty=prox if mu > 0 else None)
-            metrics = {"train_loss": float(res.history[-1]["train_loss"]), "n_pos": int(y.sum())}
+            metrics = {"train_loss": float(res.history[-1]["train_loss"]), "n_pos": int(y.sum()), "site": site}
+            if "secagg_sites" in config:
+                from medkit.privacy.secure_agg import mask_update
+
+                if rnd not in round_keys:
+                    raise RuntimeError(f"secure aggregation: no key pair for round {rnd}")
+                peers = {int(v): bytes(config[f"secagg_pk_{v}"]) for v in str(config["secagg_sites"]).split(",")}
+                update = [len(y) * (w.astype(np.float64) - g) for w, g in zip(get_weights(), parameters, strict=True)]
+                return mask_update(update, site, round_keys.pop(rnd), peers, rnd), len(y), metrics
             return get_weights(), len(y), metrics
 
         def evaluate(self, parameters: list[np.ndarray], config: dict[str, Any]) -> tuple[float, int, dict]:
