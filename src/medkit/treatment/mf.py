@@ -5,8 +5,11 @@ Two solvers:
 * ``sgd`` (:class:`BiasedMF`): Surprise's ``SVD`` update rule (lr·(err − reg·θ) for biases and factors, N(0, 0.1) init) applied
   to mini-batches: each batch's per-rating updates are computed from the same parameters and summed with
   ``np.add.at``. With small batches this is Surprise's SGD; larger batches trade exactness for numpy speed.
-* ``als`` (:class:`ALSMF`): alternating ridge regressions (entity side, then treatment side), all rows at once
-  with batched ``np.linalg.solve`` on (k+1) × (k+1) systems; the bias is the extra "1" feature.
+* ``als`` (:class:`ALSMF`): alternating ridge regressions (entity side, then treatment side), all rows at once;
+  the bias is the extra "1" feature. ``solver="cg"`` (default) takes a few conjugate-gradient steps per row,
+  warm-started from the previous sweep and matrix-free (A·x = Vᵀ(m ⊙ Vx) as two GEMMs over all rows), the
+  "inexact ALS" of large-scale recommenders; ``solver="exact"`` forms every (k+1) × (k+1) system and solves
+  them with batched ``np.linalg.solve`` (5-10× slower on GDSC2, where the solves dominate; same optimum).
 
 Unknown entities / treatments get the zero vector and zero bias (prediction μ + known parts), as Surprise.
 """
@@ -135,10 +138,15 @@ class ALSMF(_MFPredictMixin, BaseEstimator, RegressorMixin):
         Ridge penalties on factors and on biases (absolute, not scaled by counts).
     init_std, rating_scale, seed
         As :class:`BiasedMF`.
+    solver
+        ``cg`` (warm-started conjugate gradient, ``n_cg`` steps per side and sweep) or ``exact`` (batched solves).
+    n_cg
+        CG steps per side and sweep (3 reaches the exact solver's RMSE on GDSC2 within 0.001 at 12 sweeps).
     """
 
-    def __init__(self, n_factors: int = 50, n_epochs: int = 8, reg: float = 10.0, reg_bias: float = 1.0,
-                 init_std: float = 0.1, rating_scale: tuple[float, float] | None = None, seed: int = 0) -> None:
+    def __init__(self, n_factors: int = 50, n_epochs: int = 12, reg: float = 10.0, reg_bias: float = 1.0,
+                 init_std: float = 0.1, rating_scale: tuple[float, float] | None = None, seed: int = 0,
+                 solver: str = "cg", n_cg: int = 3) -> None:
         self.n_factors = n_factors
         self.n_epochs = n_epochs
         self.reg = reg
@@ -146,21 +154,67 @@ class ALSMF(_MFPredictMixin, BaseEstimator, RegressorMixin):
         self.init_std = init_std
         self.rating_scale = rating_scale
         self.seed = seed
+        self.solver = solver
+        self.n_cg = n_cg
 
     def fit(self, X: Any, y: Any) -> ALSMF:
         """Fit on (n, 2) (entity, treatment) indices and (n,) responses."""
+        if self.solver not in ("cg", "exact"):
+            raise ConfigError(f"unknown ALS solver '{self.solver}'", where="ALSMF.solver", fix="use 'cg' or 'exact'")
+        if self.n_epochs < 1 or self.n_cg < 1:
+            raise ConfigError("n_epochs and n_cg must be >= 1", where="ALSMF", fix="e.g. n_epochs=12, n_cg=3")
         rows, cols, vals, _, P, Q, self.scale_ = _start(X, y, self.n_factors, self.init_std, self.seed,
                                                         self.rating_scale)
         self.global_mean_ = float(vals.mean())
         R, M = dense_matrix(rows, cols, vals, (len(P), len(Q)))
         Rc = R - self.global_mean_ * M  # centred on observed cells
-        bu = np.zeros(len(P))
-        bi = np.zeros(len(Q))
-        for _ in range(self.n_epochs):
-            P, bu = _ridge_side(Rc - bi[None, :] * M, M, Q, self.reg, self.reg_bias)
-            Q, bi = _ridge_side((Rc - bu[:, None] * M).T, M.T, P, self.reg, self.reg_bias)
+        k = self.n_factors
+        if self.solver == "cg":
+            # Factors and bias as one (n, k+1) block per side, so a warm start carries both.
+            P1 = np.hstack([P, np.zeros((len(P), 1))])
+            Q1 = np.hstack([Q, np.zeros((len(Q), 1))])
+            for _ in range(self.n_epochs):
+                P1 = _cg_side(Rc - Q1[:, -1][None, :] * M, M, Q1[:, :k], P1, self.reg, self.reg_bias, self.n_cg)
+                Q1 = _cg_side((Rc - P1[:, -1][:, None] * M).T, M.T, P1[:, :k], Q1, self.reg, self.reg_bias,
+                              self.n_cg)
+            P, bu, Q, bi = P1[:, :k], P1[:, k], Q1[:, :k], Q1[:, k]
+        else:
+            bu = np.zeros(len(P))
+            bi = np.zeros(len(Q))
+            for _ in range(self.n_epochs):
+                P, bu = _ridge_side(Rc - bi[None, :] * M, M, Q, self.reg, self.reg_bias)
+                Q, bi = _ridge_side((Rc - bu[:, None] * M).T, M.T, P, self.reg, self.reg_bias)
         self.P_, self.Q_, self.bu_, self.bi_ = P, Q, bu, bi
         return self
+
+
+def _cg_side(T: np.ndarray, M: np.ndarray, V: np.ndarray, X: np.ndarray, reg: float, reg_bias: float,
+             n_cg: int) -> np.ndarray:
+    """``n_cg`` conjugate-gradient steps on every row's ridge problem at once, warm-started at X.
+
+    T (n, m) targets (0 where unobserved), M (n, m) mask, V (m, k) the other side's factors, X (n, k+1) the
+    current [factors, bias]. Row r solves (Σ_obs v vᵀ + diag(pen)) x = Σ_obs t v with v = [V, 1]; the matrix is
+    never formed: A·X = ((X Vᵀ) ⊙ M) V + X·pen, two (n, m, k+1) GEMMs for all rows.
+    """
+    V1 = np.hstack([V, np.ones((len(V), 1))])  # (m, k+1)
+    pen = np.full(V1.shape[1], reg)
+    pen[-1] = reg_bias
+
+    def matvec(Z: np.ndarray) -> np.ndarray:
+        return (M * (Z @ V1.T)) @ V1 + Z * pen  # (n, k+1)
+
+    r = T @ V1 - matvec(X)  # residual b − A x; T is already 0 off the mask
+    p = r.copy()
+    rs = (r * r).sum(1)
+    for _ in range(n_cg):
+        Ap = matvec(p)
+        alpha = rs / np.maximum((p * Ap).sum(1), 1e-300)  # converged rows have p = 0: step 0, no NaN
+        X = X + alpha[:, None] * p
+        r = r - alpha[:, None] * Ap
+        rs_new = (r * r).sum(1)
+        p = r + (rs_new / np.maximum(rs, 1e-300))[:, None] * p
+        rs = rs_new
+    return X
 
 
 def _ridge_side(T: np.ndarray, M: np.ndarray, V: np.ndarray, reg: float, reg_bias: float
