@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(no_args_is_help=True, help="Medical image classification (Br35H) and segmentation (DRIVE).")
+app = typer.Typer(no_args_is_help=True, help="Medical image classification (Br35H), segmentation (DRIVE) and 3-D "
+                                                     "segmentation of NIfTI volumes.")
 
 _DATA = typer.Option("--data-dir", help="Data directory (default: $MEDKIT_DATA, then ~/.medkit/data).")
 
@@ -34,7 +35,9 @@ def info(
 
 @app.command()
 def train(
-    task: Annotated[str, typer.Option(help="'classify' (Br35H) or 'segment' (DRIVE).")] = "classify",
+    task: Annotated[str, typer.Option(
+        help="'classify' (Br35H), 'segment' (DRIVE) or 'segment3d' (NIfTI folder: --set images_dir=... "
+             "--set labels_dir=...).")] = "classify",
     config: Annotated[Path | None, typer.Option(help="TOML config (ClassifyConfig / SegmentConfig keys).")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a key, e.g. --set epochs=30.")] = None,
     data_dir: Annotated[Path | None, _DATA] = None,
@@ -47,8 +50,8 @@ def train(
     from medkit.core.config import apply_overrides, load_config
     from medkit.core.errors import ConfigError
 
-    if task not in {"classify", "segment"}:
-        raise ConfigError(f"unknown task '{task}'", where="--task", fix="use 'classify' or 'segment'")
+    if task not in {"classify", "segment", "segment3d"}:
+        raise ConfigError(f"unknown task '{task}'", where="--task", fix="use 'classify', 'segment' or 'segment3d'")
     base = [f"seed={seed}", f"runs_dir='{runs_dir}'"] + ([f"data_dir='{data_dir}'"] if data_dir else [])
     base += ["allow_quality_warnings=true"] if allow_quality_warnings else []
     if task == "classify":
@@ -60,6 +63,17 @@ def train(
         t = m["test"]
         typer.echo(f"Br35H test: accuracy {t['accuracy']['value']:.3f}, AUROC {t['auroc']['value']:.3f} "
                    f"(n={m['n']['test']})")
+    elif task == "segment3d":
+        from medkit.imaging.segment3d_workflow import Segment3DConfig, run_segment3d
+
+        base3 = [b for b in base if not b.startswith(("data_dir=", "allow_quality_warnings="))]
+        vcfg = (load_config(config, Segment3DConfig, base3 + (set_ or [])) if config else
+                Segment3DConfig.model_validate(apply_overrides({}, base3 + (set_ or []))))
+        run, m = run_segment3d(vcfg)
+        typer.echo(f"3-D segmentation ({m['scored_on']}, n={m['n_scored']}): Dice {m['test']['dice']['value']:.3f}, "
+                   f"HD95 {m['test']['hd95']['value']:.1f} mm\nRun: {run.path}\nPredicted masks: {run.path / 'predictions'}\n"
+                   f"Report: {run.path / 'report.html'}")
+        return
     else:
         from medkit.imaging.segment_workflow import SegmentConfig, run_segment
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-__all__ = ["AugmentParams", "RandomAugment", "augment_fixed"]
+__all__ = ["AugmentParams", "RandomAugment", "RandomFlip3D", "augment_fixed", "flip3d_fixed"]
 
 
 @dataclass
@@ -122,3 +122,50 @@ class RandomAugment:
     def __call__(self, x: torch.Tensor, mask: torch.Tensor | None = None, generator: torch.Generator | None = None
                  ) -> tuple[torch.Tensor, torch.Tensor | None]:
         return augment_fixed(x, self.sample(x.shape[0], generator), mask)
+
+
+def flip3d_fixed(x: torch.Tensor, flips: torch.Tensor, gain: torch.Tensor, bias: torch.Tensor,
+                 mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Deterministic 3-D twin: per-sample axis flips and intensity ``x * gain + bias``.
+
+    Parameters
+    ----------
+    x
+        ``(B, C, D, H, W)`` float volumes.
+    flips
+        ``(B, 3)`` 0/1, whether to flip each spatial axis (D, H, W) of sample ``b``.
+    gain, bias
+        ``(B,)`` intensity change (normalised units); masks are untouched by it.
+    mask
+        Optional ``(B, 1, D, H, W)`` labels, flipped like ``x``.
+    """
+    xs, ms = [], []
+    for b in range(x.shape[0]):
+        dims = [2 + k for k in range(3) if flips[b, k] > 0]  # axes of the (1, C, D, H, W) slice
+        xb, mb = x[b:b + 1], None if mask is None else mask[b:b + 1]
+        if dims:
+            xb = torch.flip(xb, dims)
+            mb = None if mb is None else torch.flip(mb, dims)
+        xs.append(xb * gain[b] + bias[b])
+        if mb is not None:
+            ms.append(mb)
+    return torch.cat(xs), (torch.cat(ms) if mask is not None else None)
+
+
+class RandomFlip3D:
+    """Sample per-sample axis flips (probability ``flip`` each) and gain/bias, apply with :func:`flip3d_fixed`.
+
+    Flips only (no interpolation): a volume's voxel grid and its label stay exactly aligned, and left/right,
+    anterior/posterior mirror images are plausible anatomy for patch-level features.
+    """
+
+    def __init__(self, *, flip: float = 0.5, gain: float = 0.1, bias: float = 0.1) -> None:
+        self.flip, self.gain, self.bias = flip, gain, bias
+
+    def __call__(self, x: torch.Tensor, mask: torch.Tensor | None = None, generator: torch.Generator | None = None
+                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        b = x.shape[0]
+        flips = (torch.rand(b, 3, generator=generator) < self.flip).float()
+        gain = 1 + self.gain * (2 * torch.rand(b, generator=generator) - 1)
+        bias = self.bias * (2 * torch.rand(b, generator=generator) - 1)
+        return flip3d_fixed(x, flips, gain.to(x.dtype), bias.to(x.dtype), mask)

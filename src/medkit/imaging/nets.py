@@ -31,18 +31,23 @@ def make_classifier_net(arch: str, *, in_channels: int = 1, n_classes: int = 2, 
 
 
 def make_segmenter_net(arch: str, *, in_channels: int = 1, n_classes: int = 2,
-                       channels: tuple[int, ...] = (16, 32, 64, 128), num_res_units: int = 1) -> nn.Module:
-    """A 2-D UNet from MONAI: ``unet`` (residual units, strided convs) or ``basicunet``."""
+                       channels: tuple[int, ...] = (16, 32, 64, 128), num_res_units: int = 1,
+                       spatial_dims: int = 2) -> nn.Module:
+    """A 2-D or 3-D UNet from MONAI: ``unet`` (residual units, strided convs) or ``basicunet``."""
     from monai.networks.nets import BasicUNet, UNet
 
+    if spatial_dims not in (2, 3):
+        raise ConfigError(f"spatial_dims must be 2 or 3, got {spatial_dims}", where="model.spatial_dims",
+                          fix="use 2 for pictures/slices, 3 for volumes")
     if arch == "unet":
-        return UNet(spatial_dims=2, in_channels=in_channels, out_channels=n_classes, channels=tuple(channels),
-                    strides=(2,) * (len(channels) - 1), num_res_units=num_res_units, norm="batch")
+        return UNet(spatial_dims=spatial_dims, in_channels=in_channels, out_channels=n_classes,
+                    channels=tuple(channels), strides=(2,) * (len(channels) - 1), num_res_units=num_res_units,
+                    norm="batch")
     if arch == "basicunet":
         feats = (*channels[:5], channels[0])
         if len(feats) != 6:
             raise ConfigError("basicunet needs 5 channel widths", where="model.channels", fix="e.g. (16,32,64,128,256)")
-        return BasicUNet(spatial_dims=2, in_channels=in_channels, out_channels=n_classes, features=feats)
+        return BasicUNet(spatial_dims=spatial_dims, in_channels=in_channels, out_channels=n_classes, features=feats)
     raise ConfigError(f"unknown segmenter architecture '{arch}'", where="model.arch", fix="use 'unet' or 'basicunet'")
 
 
