@@ -11,11 +11,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import InterfaceError, OperationalError
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from medkit import __version__
 from medkit.core.errors import DataError, MedkitError
 from medkit.core.logging import get_logger
+from medkit.serve.apidocs import ASSETS_URL, DOCS_CSP, DOCS_PREFIX, mount_docs
 from medkit.serve.errors import ModelUnavailable, NotFound, UnsupportedMedia
 from medkit.serve.limits import BodyLimitMiddleware, RateLimitMiddleware
 from medkit.serve.predictors import Loader
@@ -49,6 +51,38 @@ def _error_json(exc: MedkitError, status: int) -> dict[str, Any]:
     return {"detail": str(exc), "error": err}
 
 
+class SecurityHeadersMiddleware:
+    """Headers on every response (plain ASGI: no per-request task group, unlike ``@app.middleware``).
+
+    ``Cache-Control: no-store`` unless the route set one; the strict CSP everywhere except the interactive API
+    docs, which get their own (inline start-up script allowed, still no other host).
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        static_docs = scope["path"].startswith(ASSETS_URL)
+        csp = DOCS_CSP if scope["path"].startswith((DOCS_PREFIX, ASSETS_URL)) else _CSP
+
+        async def send_with_headers(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                if "cache-control" not in headers:
+                    # Pages and API answers may hold patient data; the docs' 2.8 MB of JavaScript does not.
+                    headers["Cache-Control"] = "public, max-age=3600" if static_docs else "no-store"
+                headers["X-Content-Type-Options"] = "nosniff"
+                headers["Referrer-Policy"] = "no-referrer"
+                headers["X-Frame-Options"] = "DENY"
+                headers["Content-Security-Policy"] = csp
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 def _wants_html(request: Request) -> bool:
     return not request.url.path.startswith("/api/")
 
@@ -74,7 +108,7 @@ def create_app(settings: ServeSettings | None = None, *, loaders: Mapping[str, L
         service.close()
 
     app = FastAPI(title="medkit serve", version=__version__, lifespan=lifespan, openapi_url="/api/v1/openapi.json",
-                  docs_url="/api/v1/docs", redoc_url=None,
+                  docs_url=None, redoc_url=None,
                   description="Clinical risk, drug property, imaging and treatment models behind authentication "
                               "and an append-only audit log. Every prediction names the model version used.")
     app.state.service = service
@@ -86,6 +120,7 @@ def create_app(settings: ServeSettings | None = None, *, loaders: Mapping[str, L
     app.include_router(router)
     app.include_router(web_router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    mount_docs(app, "/api/v1/openapi.json")
 
     @app.exception_handler(MedkitError)
     async def _medkit_error(request: Request, exc: MedkitError) -> Response:
@@ -121,17 +156,7 @@ def create_app(settings: ServeSettings | None = None, *, loaders: Mapping[str, L
             return render_error(request, exc.status_code, str(exc.detail), None, None)
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
-    @app.middleware("http")
-    async def _headers(request: Request, call_next: Any) -> Response:
-        response: Response = await call_next(request)
-        response.headers.setdefault("Cache-Control", "no-store")
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"
-        response.headers["X-Frame-Options"] = "DENY"
-        if not request.url.path.startswith("/api/v1/docs"):
-            response.headers["Content-Security-Policy"] = _CSP
-        return response
-
+    app.add_middleware(SecurityHeadersMiddleware)
     # The middleware added last is outermost: the size limit runs before anything reads the body.
     app.add_middleware(RateLimitMiddleware, rate=service.settings.rate_per_s, burst=service.settings.burst)
     app.add_middleware(BodyLimitMiddleware, max_bytes=service.settings.max_upload_bytes)

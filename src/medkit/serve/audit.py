@@ -8,6 +8,7 @@ import hashlib
 import json
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session
@@ -73,6 +74,29 @@ def record(db: Session, actor: Actor | str, action: str, *, outcome: str = "ok",
     db.add(ev)
     db.flush()
     return ev
+
+
+def record_many(db: Session, events: list[dict[str, Any]]) -> list[AuditEvent]:
+    """Append several events in order with one read of the chain head and one flush (group commit).
+
+    Each item holds the keyword arguments of :func:`record` plus ``actor``.
+    """
+    lock_chain(db)
+    last = db.execute(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)).scalar()
+    pending = [o for o in db.new if isinstance(o, AuditEvent)]
+    prev = pending[-1].hash if pending else (last or GENESIS)
+    out = []
+    for kw in events:
+        who = kw["actor"] if isinstance(kw["actor"], Actor) else Actor(str(kw["actor"]))
+        ev = AuditEvent(at=utcnow(), actor=who.username[:64], role=who.role, action=kw["action"],
+                        outcome=kw.get("outcome", "ok"), model_name=kw.get("model_name"),
+                        model_version=kw.get("model_version"), input_sha256=kw.get("input_sha256"),
+                        detail=str(kw.get("detail", ""))[:500], prev_hash=prev, hash="")
+        ev.hash = prev = _digest(prev, ev)
+        out.append(ev)
+    db.add_all(out)
+    db.flush()
+    return out
 
 
 def verify_chain(db: Session) -> tuple[bool, int | None]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from fastapi import Depends, HTTPException, Request
 
@@ -14,7 +14,8 @@ CSRF_HEADER = "x-csrf-token"
 _UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
 
-def get_service(request: Request) -> Service:
+async def get_service(request: Request) -> Service:
+    # async: a plain attribute read, not worth a trip through the thread pool
     return request.app.state.service  # type: ignore[no-any-return]
 
 
@@ -40,7 +41,7 @@ def optional_principal(request: Request, svc: Service = Depends(get_service)) ->
     return None
 
 
-def current_principal(request: Request, p: Principal | None = Depends(optional_principal),
+async def current_principal(request: Request, p: Principal | None = Depends(optional_principal),
                       svc: Service = Depends(get_service)) -> Principal:
     if p is None:
         raise _unauthorized("sign in or send an API token (Authorization: Bearer <token>)")
@@ -52,8 +53,8 @@ def current_principal(request: Request, p: Principal | None = Depends(optional_p
     return p
 
 
-def require(permission: str) -> Callable[..., Principal]:
-    def dep(p: Principal = Depends(current_principal)) -> Principal:
+def require(permission: str) -> Callable[..., Awaitable[Principal]]:
+    async def dep(p: Principal = Depends(current_principal)) -> Principal:
         if not allowed(p.role, permission):
             raise HTTPException(status_code=403, detail=f"role '{p.role}' may not {permission.replace(':', ' ')}")
         return p

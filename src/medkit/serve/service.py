@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+import time
 import uuid
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -11,14 +12,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
 from medkit.core.errors import DataError, MedkitError, SchemaError
 from medkit.core.logging import get_logger
 from medkit.serve import audit, registry
-from medkit.serve.db import Job, User, create_engine, session_factory, utcnow
+from medkit.serve.auditq import AuditWriter
+from medkit.serve.batching import Batcher, batchable
+from medkit.serve.db import Job, ModelVersion, RegisteredModel, User, create_engine, session_factory, utcnow
 from medkit.serve.errors import NotFound
 from medkit.serve.limits import TokenBucket
 from medkit.serve.migrate import upgrade
@@ -28,6 +31,10 @@ from medkit.serve.settings import ServeSettings
 
 log = get_logger("medkit.serve")
 JOB_CHUNK = 64
+# How long a resolved (name, version) -> model version answer is reused. Changes made through this process (API,
+# web UI, registry functions on its session factory) take effect at once; changes made by another process (the
+# `medkit models` command, other workers) within this many seconds.
+RESOLVE_TTL_S = 2.0
 
 
 def declared_columns(pillar: str, ref: dict[str, Any]) -> list[str]:
@@ -87,6 +94,10 @@ class Service:
     predictors: PredictorCache
     login_bucket: TokenBucket
     executor: ThreadPoolExecutor
+    auditor: AuditWriter
+    batcher: Batcher = field(default_factory=Batcher)
+    _resolved: dict[tuple[str, str, int | None], tuple[int, float, dict[str, Any], str]] = field(default_factory=dict)
+    _registry_gen: int = 0
     _closed: bool = field(default=False)
 
     @classmethod
@@ -97,10 +108,13 @@ class Service:
         engine = create_engine(settings.db_url)
         upgrade(engine)
         assert settings.secret_key is not None
-        svc = cls(settings=settings, engine=engine, sf=session_factory(engine), codec=SessionCodec(settings.secret_key),
+        sf = session_factory(engine)
+        svc = cls(settings=settings, engine=engine, sf=sf, codec=SessionCodec(settings.secret_key),
                   predictors=PredictorCache(loaders), login_bucket=TokenBucket(settings.login_per_min / 60.0,
                                                                                  settings.login_per_min),
-                  executor=ThreadPoolExecutor(max_workers=settings.job_workers, thread_name_prefix="medkit-job"))
+                  executor=ThreadPoolExecutor(max_workers=settings.job_workers, thread_name_prefix="medkit-job"),
+                  auditor=AuditWriter(lambda: svc.sf))
+        event.listen(sf, "after_flush", svc._registry_touched)
         if sweep_jobs:  # worker processes skip it: a restarting worker must not fail its siblings' jobs
             svc._fail_stale_jobs()
         return svc
@@ -109,6 +123,8 @@ class Service:
         if not self._closed:
             self._closed = True
             self.executor.shutdown(wait=True, cancel_futures=True)
+            self.batcher.close()
+            self.auditor.close()  # every queued audit record is written before the engine goes
             self.engine.dispose()
 
     # -- users -----------------------------------------------------------------------------
@@ -130,18 +146,33 @@ class Service:
                 job.status, job.error, job.finished_at = "failed", "server restarted before the job finished", utcnow()
 
     # -- predictions -----------------------------------------------------------------------
+    def _registry_touched(self, session: Any, _ctx: Any) -> None:
+        if any(isinstance(o, ModelVersion | RegisteredModel) for o in (*session.new, *session.dirty, *session.deleted)):
+            self._registry_gen += 1
+
     def resolve(self, pillar: str, name: str, version: int | None) -> tuple[dict[str, Any], str]:
+        """The version a request for ``name`` (and ``version``) gets: its description and stored bundle folder."""
+        key, now = (pillar, name, version), time.monotonic()
+        hit = self._resolved.get(key)
+        if hit is not None and hit[0] == self._registry_gen and now - hit[1] < RESOLVE_TTL_S:
+            return hit[2], hit[3]
+        gen = self._registry_gen
         with self.sf() as db:
             model, mv = registry.get_version(db, name, version, pillar=pillar)
-            return registry.version_dict(model, mv), mv.bundle_dir
+            ref, bundle_dir = registry.version_dict(model, mv), mv.bundle_dir
+        self._resolved[key] = (gen, now, ref, bundle_dir)
+        return ref, bundle_dir
 
     def _predict(self, pillar: str, bundle_dir: str, inputs: Any, explain: bool,
-                 declared: list[str] | None = None) -> dict[str, Any]:
+                 declared: list[str] | None = None, *, batch: bool = False) -> dict[str, Any]:
         if declared:
             check_rows(inputs, declared)
         predictor = self.predictors.get(pillar, bundle_dir)
         try:
-            out = predictor.predict(inputs, explain=explain)
+            if batch and isinstance(inputs, list) and inputs and all(isinstance(r, dict) for r in inputs):
+                out = self.batcher.predict(bundle_dir, predictor, inputs, explain)  # see batching.py
+            else:
+                out = predictor.predict(inputs, explain=explain)
         except MedkitError:
             raise
         except (ValueError, TypeError, KeyError, IndexError) as exc:
@@ -157,15 +188,15 @@ class Service:
         """Run the model and write the audit record; the result is returned only if the audit record was stored."""
         ref, bundle_dir = self.resolve(pillar, name, version)
         try:
-            result = self._predict(pillar, bundle_dir, inputs, explain, declared_columns(pillar, ref))
+            result = self._predict(pillar, bundle_dir, inputs, explain, declared_columns(pillar, ref),
+                                   batch=batchable(pillar, ref))
         except MedkitError as exc:
-            with self.sf.begin() as db:
-                audit.record(db, _actor(principal), f"predict.{pillar}", outcome="rejected", model_name=name,
-                             model_version=ref["version"], input_sha256=input_sha256, detail=type(exc).__name__)
+            self.auditor.write(_actor(principal), f"predict.{pillar}", outcome="rejected", model_name=name,
+                               model_version=ref["version"], input_sha256=input_sha256, detail=type(exc).__name__)
             raise
-        with self.sf.begin() as db:
-            audit.record(db, _actor(principal), f"predict.{pillar}", model_name=name, model_version=ref["version"],
-                         input_sha256=input_sha256, detail=detail)
+        # Group commit (see auditq): returns once the record is stored, raises (503) if it could not be.
+        self.auditor.write(_actor(principal), f"predict.{pillar}", model_name=name, model_version=ref["version"],
+                           input_sha256=input_sha256, detail=detail)
         return Served({k: ref[k] for k in ("name", "version", "stage", "bundle_sha256")}, result, input_sha256)
 
     # -- jobs ------------------------------------------------------------------------------
