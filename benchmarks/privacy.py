@@ -7,7 +7,7 @@ same held-out patients; span-level recall / precision / F1 with patient-bootstra
 Part 2, dataset ``physionet2012``: the same MLP on summary features, trained on set A and tested on set B
 (AUROC, bootstrap 95% CI): ``pooled`` (all of set A), ``local`` (one model per ICU type, each scoring its own
 ICU type in set B), ``federated`` (Flower FedAvg across the 4 ICU types, one process each),
-``federated-fedprox``, and DP-SGD at epsilon 1 / 3 / 8 (delta 1e-5).
+``federated-fedprox``, ``federated-secagg`` (FedAvg with pairwise-masked secure aggregation, same seeds), and DP-SGD at epsilon 1 / 3 / 8 (delta 1e-5).
 
 ``MEDKIT_BENCH_FAST=1`` (or ``--fast``) runs reduced settings; every row then says so in its note.
 """
@@ -80,6 +80,19 @@ def bench_deid(fast: bool, rows: list[Row]) -> None:
             s = score_detection([texts[i] for i in idx], [gtest[i] for i in idx], [pred[i] for i in idx])
             per_patient.append((round(s.recall * s.n_gold), s.n_gold, round(s.precision * s.n_pred), s.n_pred))
         ci = _patient_bootstrap(per_patient)
+        type_ci = {}
+        for typ in scores.per_type:
+            counts = []
+            for _, idx in pd.Series(range(len(test))).groupby(test["patient"]):
+                d = score_detection([texts[i] for i in idx], [gtest[i] for i in idx],
+                                    [pred[i] for i in idx]).per_type.get(typ)
+                if d is None:
+                    counts.append((0, 0, 0, 0))
+                    continue
+                ng, npred = int(d["n_gold"]), int(d["n_pred"])
+                counts.append((round(d["recall"] * ng) if ng else 0, ng,
+                               round(d["precision"] * npred) if npred else 0, npred))
+            type_ci[typ] = _patient_bootstrap(counts)
         extra = "" if name == "medkit" else ("Presidio pattern recognisers only, called without an NLP engine "
                                              "(no spaCy model offline): no PERSON/LOCATION")
         n = "; ".join(x for x in (note if name == "medkit" else "", extra) if x)
@@ -92,8 +105,20 @@ def bench_deid(fast: bool, rows: list[Row]) -> None:
         rows.append(Row("deid", "deid", split_desc, name, "token_precision", scores.token_precision, note=n))
         for typ, d in scores.per_type.items():
             if d["n_gold"] > 0:
-                rows.append(Row("deid", "deid", split_desc, name, f"recall:{typ}", d["recall"],
+                rows.append(Row("deid", "deid", split_desc, name, f"recall:{typ}", d["recall"], *type_ci[typ]["recall"],
                                 note=f"n_gold={int(d['n_gold'])}" + (f"; {n}" if n else "")))
+            if d["n_pred"] > 0:
+                rows.append(Row("deid", "deid", split_desc, name, f"precision:{typ}", d["precision"],
+                                *type_ci[typ]["precision"], note=f"n_pred={int(d['n_pred'])} (by predicted type)"
+                                + (f"; {n}" if n else "")))
+        if name == "medkit":  # descriptive trade-off curve; the operating point was chosen on validation patients
+            for thr in (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4):
+                c = score_detection(texts, gtest, model.detect_notes(test, threshold=thr))
+                for metric in ("recall", "precision"):
+                    rows.append(Row("deid", "deid", split_desc, name, f"{metric}@thr={thr:g}", getattr(c, metric),
+                                    note="trade-off curve on the held-out patients (descriptive only; the threshold "
+                                    f"in use, {info['threshold']:g}, was chosen on validation patients)"))
+                print(f"  thr {thr}: recall {c.recall:.3f} precision {c.precision:.3f}")
         print(f"{name}: recall {scores.recall:.3f} precision {scores.precision:.3f} f1 {scores.f1:.3f}")
 
 
@@ -143,14 +168,24 @@ def bench_physionet(fast: bool, rows: list[Row]) -> None:
     add("local", p_local, time.perf_counter() - t, "one model per ICU type, each scored on its own ICU type")
 
     sites = make_sites(a, 4)
-    for strat, name in (("fedavg", "federated"), ("fedprox", "federated-fedprox")):
+    fed_p: dict[str, np.ndarray] = {}
+    for strat, name, secure in (("fedavg", "federated", False), ("fedprox", "federated-fedprox", False),
+                                ("fedavg", "federated-secagg", True)):
         t = time.perf_counter()
         res = run_federated([(a.X[i], a.y[i]) for i in sites], strategy=strat, rounds=10 if fast else 20,
-                            local_epochs=2, mu=0.01, lr=1e-3, seed=0, timeout_s=1200, val_fraction=0.2)
+                            local_epochs=2, mu=0.01, lr=1e-3, seed=0, timeout_s=1200, val_fraction=0.2,
+                            secure_agg=secure)
         p = predict_proba(res.model(a.X.shape[1]), res.standardise(b.X))
+        fed_p[name] = p
+        extra = ""
+        if secure:  # same seeds and sites as "federated": only the aggregation differs
+            diff = float(np.max(np.abs(p - fed_p["federated"])))
+            extra = (f"; pairwise-masked secure aggregation (server saw only masked updates), "
+                     f"{sum(r.get('secure_agg') == 'ok' for r in res.rounds)}/{len(res.rounds)} rounds aggregated; "
+                     f"max |p - p_federated| on set B = {diff:.1e}")
         add(name, p, time.perf_counter() - t, f"Flower {strat}, 4 sites = ICU types, one process each, "
             f"{len(res.rounds)} rounds x 2 local epochs; round {res.best_round} kept by the sites' validation AUROC "
-            "(20% of each site's set-A rows, as pooled)")
+            "(20% of each site's set-A rows, as pooled)" + extra)
 
     dp_cfg = cfg.model_copy(update={"max_epochs": 15, "patience": None, "grad_clip": None, "batch_size": 128,
                                     "lr": 3e-3, "scheduler": "none"})

@@ -31,6 +31,7 @@ CONFIDENT: list[tuple[str, re.Pattern[str], int]] = [
     ("Phone", re.compile(r"(?<![\d/])\(\d{3} \d{3} \d{4,5}\)"), 0),
     ("Phone", re.compile(r"(?<![\d/])\(\d{6}-\d{4}\)"), 0),
     ("Phone", re.compile(r"\bext\.? ?\d{2,5}\b", re.I), 0),
+    ("Phone", re.compile(r"(?<=\d{4}) ?(x ?\d{1,5})\b", re.I), 1),  # extension right after a phone number
     ("Phone", re.compile(r"\b(?:pager|beeper|beep|phone|tel|cell|fax|page|#)[:# ]*(\d{3,5}(?:-\d{4})?)\b", re.I), 1),
     ("ID", re.compile(r"\b(?:mrn|mr#|med(?:ical)? rec(?:ord)?(?: number| no\.?| #)?|acct|account(?: number| no\.?)?|"
                       r"unit no\.?|ssn|serial(?: number| no\.?)?|device id|id)[:# ]*([A-Z0-9-]*\d[A-Z0-9-]{3,})\b",
@@ -42,6 +43,11 @@ CONFIDENT: list[tuple[str, re.Pattern[str], int]] = [
                             r"abnormalit)\w*\b)(?:[A-Z][a-z']+|[A-Z]{2,}'?S?)\b"), 0),
     ("Date", re.compile(rf"\b{_MONTH} \d{{1,2}}(?:st|nd|rd|th)?(?:,? (?:19|20)\d\d)?\b", re.I), 0),
     ("Date", re.compile(rf"\b\d{{1,2}}(?:st|nd|rd|th)? (?:of )?{_MONTH},? (?:19|20)\d\d\b", re.I), 0),
+    # date ranges written as one run: 10/03/10/04, 9/3-9/5
+    ("Date", re.compile(r"(?<![\d/])(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01]) ?[/-] ?(?:0?[1-9]|1[0-2])/"
+                        r"(?:0?[1-9]|[12]\d|3[01])(?![\d/])"), 0),
+    # '92 and 62' (2-digit years); not 5'6" and not head-of-bed angles such as "HOB 30'"
+    ("DateYear", re.compile(r"(?<![\w'])(?:'\d\d|(?:[5-9]\d|0\d)')(?![\w'\"])"), 0),
     ("DateYear", re.compile(r"\b(?:in|since|from|year|of)\s+((?:19[4-9]\d|20[0-3]\d))\b", re.I), 1),
     ("Age", re.compile(r"\b(9\d|1[01]\d)(?= ?(?:yo\b|y/o|y\.o\.|yr|year|-year))", re.I), 1),
     ("Age", re.compile(r"\bage[ d:]*(9\d|1[01]\d)\b", re.I), 1),

@@ -21,6 +21,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from medkit.core.errors import DataError, NotFittedError, PrivacyError
+from medkit.privacy.context_rules import apply_context_rules
 from medkit.privacy.lexicon import Lexicon
 from medkit.privacy.phi import NAME_TYPES, PhiSpan, merge_spans
 from medkit.privacy.rules import confident_spans
@@ -78,13 +79,21 @@ class TextDeidentifier(BaseEstimator):
         Also remove other occurrences of names/places found elsewhere in the patient's notes.
     c1, c2, max_iterations
         CRF regularisation and L-BFGS iterations.
+    context_rules
+        Apply :mod:`medkit.privacy.context_rules` (relation-word names, places before institution words,
+        span expansion, ST-segment filter).
+    propagate_min_score
+        Only spans at least this confident (rules: 1, CRF: its marginal) are propagated to other notes.
     """
 
     def __init__(self, threshold: float = 0.2, use_tagger: bool = True, propagate: bool = True,
-                 c1: float = 0.05, c2: float = 0.05, max_iterations: int = 150) -> None:
+                 c1: float = 0.05, c2: float = 0.05, max_iterations: int = 150, context_rules: bool = True,
+                 propagate_min_score: float = 0.0) -> None:
         self.threshold = threshold
         self.use_tagger = use_tagger
         self.propagate = propagate
+        self.context_rules = context_rules
+        self.propagate_min_score = propagate_min_score
         self.c1 = c1
         self.c2 = c2
         self.max_iterations = max_iterations
@@ -138,7 +147,8 @@ class TextDeidentifier(BaseEstimator):
         spans: list[list[PhiSpan]] = []
         for text, (rules, scored) in zip(texts, cands, strict=True):
             crf = [PhiSpan(s, e, typ, "crf", p) for s, e, p, typ in scored if p >= thr]
-            spans.append(_extend_institutions(merge_spans(rules + crf, text), text))
+            merged = _extend_institutions(merge_spans(rules + crf, text), text)
+            spans.append(apply_context_rules(merged, text, self.lexicon_) if self.context_rules else merged)
         self.n_propagated_ = 0
         if self.propagate:
             patients = [str(p) for p in notes["patient"]]
@@ -159,7 +169,10 @@ class TextDeidentifier(BaseEstimator):
             for s in spans[i]:
                 word = texts[i][s.start:s.end].strip()
                 common = max((self.lexicon_.common.get(w, 0) for w in word.lower().split()), default=0)
-                name_like = s.type in _PROPAGATE and len(word) >= 3 and word.replace(" ", "").isalpha() and common < 3
+                # nationalities ("Russian") are not PHI; one false alarm must not be copied to every note
+                ethnic = any(w in self.lexicon_.groups.get("ethnic", ()) for w in word.lower().split())
+                name_like = (s.type in _PROPAGATE and len(word) >= 3 and word.replace(" ", "").isalpha()
+                             and common < 3 and not ethnic and s.score >= self.propagate_min_score)
                 number_like = sum(c.isdigit() for c in word) >= 5 and re.fullmatch(r"[\w() -]+", word) is not None
                 if name_like or number_like:
                     found.setdefault(word.lower(), s.type)
@@ -183,7 +196,7 @@ class TextDeidentifier(BaseEstimator):
                 spans[i] = merge_spans(spans[i] + extra, texts[i])
 
     def tune_threshold(self, notes: pd.DataFrame, gold: Sequence[list[PhiSpan]], target_recall: float = 0.99,
-                       grid: Sequence[float] = tuple(np.round(np.arange(0.02, 0.62, 0.02), 2))) -> dict[float, Any]:
+                       grid: Sequence[float] = (0.002, 0.005, 0.01, 0.015) + tuple(np.round(np.arange(0.02, 0.62, 0.02), 2))) -> dict[float, Any]:
         """Set ``threshold`` to the largest value whose span recall on ``notes`` reaches ``target_recall``.
 
         Use validation patients (never the test patients). Returns ``{threshold: DetectionScores}``.

@@ -1,0 +1,117 @@
+"""Context rules that need the lexicon: applied to the merged rule + CRF spans of one note.
+
+They target the misses and false alarms found by error analysis on the *tuning* patients of the PhysioNet
+deid corpus (never the held-out ones):
+
+* names right after a relation word ("wife, rose,") that the CRF scores low because the name is also an
+  everyday word: found when the word is in a first-name list;
+* a rare word right before an institution word ("on mackerer campus") is a place;
+* name particles left outside a found surname ("Dr. o rourke", "mc donald") are joined to it, and the
+  period of an initial ("MS S. CARE") or of a phone extension joins its span (half an initial is a miss);
+* tagger "dates" that are no calendar dates (``30/22``, ``0700-1900``) are dropped;
+* "St X" (Saint X) spans whose second word is an everyday word ("ST WITH", "st degree") are dropped: in
+  ICU notes they are ST segments, not places.
+"""
+
+from __future__ import annotations
+
+import re
+
+from medkit.privacy.lexicon import Lexicon
+from medkit.privacy.phi import NAME_TYPES, PhiSpan, merge_spans
+
+_RELATION = re.compile(r"\b(?:wife|husband|daughter|dtr|son|sister|sis|brother|bro|mother|mom|father|dad|niece|"
+                       r"nephew|friend|fiance|fiancee|partner|grandson|granddaughter|aunt|uncle|cousin|"
+                       r"son-in-law|daughter-in-law|sister-in-law|brother-in-law|hcp|proxy|spouse|gf|bf)"
+                       r"(,|:| named| is| \()?\s+([A-Za-z][a-z']+|[A-Z]{2,})\b", re.I)
+_INSTITUTION_AFTER = re.compile(r"\b([A-Za-z][A-Za-z']{2,}) (?:campus|hospital|hosp|rehab|nursing home|"
+                                r"medical center|med center|clinic|hospice|house|manor|center)\b", re.I)
+_PARTICLE = re.compile(r"\b(?:o|mc|mac|van|von|de|del|della|la|le|du|di|da|st|ter)['.]? ?$", re.I)
+_NEXT_WORD = re.compile(r"['.]? ?[A-Za-z][a-z']+")
+_FIRST_NAME_GROUPS = ("fname", "fname_amb", "fname_pop", "doctor")
+_NOT_NAMES = {"will", "and", "the", "at", "in", "is", "was", "to", "who", "has", "had", "here", "also", "both",
+              "called", "came", "very", "may", "are", "were", "visited", "present", "updated", "aware"}
+
+
+def relation_names(text: str, lexicon: Lexicon) -> list[PhiSpan]:
+    """First names right after a relation word: ``wife, rose``, ``daughter Mary``."""
+    out = []
+    for m in _RELATION.finditer(text):
+        word = m.group(2)
+        lw = word.lower()
+        if lw in _NOT_NAMES or not any(lw in lexicon.groups.get(g, ()) for g in _FIRST_NAME_GROUPS):
+            continue
+        separated = m.group(1) is not None  # "wife, rose" / "wife named rose": a name, however common
+        if separated or lexicon.common.get(lw, 0) < 10 or word[:1].isupper() and not word.isupper():
+            out.append(PhiSpan(m.start(2), m.end(2), "RelativeProxyName", "context", 0.5))
+    return out
+
+
+def institution_places(text: str, lexicon: Lexicon) -> list[PhiSpan]:
+    """A word never (or rarely) seen outside PHI right before an institution word is a place name."""
+    out = []
+    for m in _INSTITUTION_AFTER.finditer(text):
+        lw = m.group(1).lower()
+        if lexicon.common.get(lw, 0) < 3 and lw.isalpha():
+            out.append(PhiSpan(m.start(1), m.end(1), "Location", "context", 0.5))
+    return out
+
+
+def drop_st_segments(spans: list[PhiSpan], text: str, lexicon: Lexicon) -> list[PhiSpan]:
+    """Remove rule "St X" places whose X is an everyday word in the training notes."""
+    out = []
+    for s in spans:
+        piece = text[s.start:s.end]
+        if s.source == "rule" and s.type == "Location" and re.match(r"(?i)st\.? ", piece):
+            second = piece.split()[-1].lower().strip(".")
+            if lexicon.common.get(second, 0) >= 5:
+                continue
+        out.append(s)
+    return out
+
+
+_MD = re.compile(r"(\d{1,4})[/-](\d{1,4})")
+
+
+def drop_impossible_dates(spans: list[PhiSpan], text: str) -> list[PhiSpan]:
+    """Remove tagger "dates" that cannot be dates: ``30/22``, ``80/7`` (ratios, settings) and ``0700-1900``
+    (shift times); ``m/d``, ``m/yy`` and ``yyyy-mm`` stay. Rule dates are already validated by their patterns."""
+    out = []
+    for s in spans:
+        m = _MD.fullmatch(text[s.start:s.end].strip()) if s.source == "crf" and s.type == "Date" else None
+        if m:
+            a, b = int(m.group(1)), int(m.group(2))
+            year_month = 1900 <= a <= 2039 and 1 <= b <= 12  # 2004-01
+            month_day_or_year = 1 <= a <= 12 and len(m.group(2)) <= 2  # 7/22 or 8/84 (m/yy)
+            if not (year_month or month_day_or_year):
+                continue
+        out.append(s)
+    return out
+
+
+def expand_spans(spans: list[PhiSpan], text: str) -> list[PhiSpan]:
+    """Join name particles before a name, and the period after an initial or a phone extension."""
+    out = []
+    for s in spans:
+        start, end = s.start, s.end
+        piece = text[start:end]
+        if s.type in NAME_TYPES:
+            pre = _PARTICLE.search(text, max(0, start - 6), start)
+            if pre and (pre.start() == 0 or not text[pre.start() - 1].isalnum()):
+                start = pre.start()
+            if _PARTICLE.fullmatch(piece.strip() + " "):  # "o" found, "rourke" not: the surname follows
+                nxt = _NEXT_WORD.match(text, end)
+                end = nxt.end() if nxt else end
+        if end < len(text) and text[end] == "." and (
+                (s.type in NAME_TYPES and len(piece.strip()) == 1 and piece.strip().isalpha())
+                or (s.type == "Phone" and re.search(r"(?i)\b(?:x|ext\.?) ?\d{1,5}$", piece.strip()))):
+            end += 1
+        out.append(PhiSpan(start, end, s.type, s.source, s.score) if (start, end) != (s.start, s.end) else s)
+    return merge_spans(out, text)
+
+
+def apply_context_rules(spans: list[PhiSpan], text: str, lexicon: Lexicon) -> list[PhiSpan]:
+    """All of the above, in order: add context spans, drop ST segments, expand."""
+    spans = drop_impossible_dates(drop_st_segments(spans, text, lexicon), text)
+    spans = merge_spans(spans + relation_names(text, lexicon) + institution_places(text, lexicon), text)
+    return expand_spans(spans, text)
