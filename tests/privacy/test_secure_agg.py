@@ -116,3 +116,12 @@ def test_secure_federation_discards_the_round_a_site_drops_out_and_goes_on(three
     assert [r["n_results"] for r in res.rounds] == [3, 3, 2, 2] and res.dropped_sites == [2]
     p = predict_proba(res.model(d.X.shape[1]), res.standardise(d.X[~tr]))
     assert np.isfinite(p).all() and roc_auc_score(d.y[~tr], p) > 0.65
+
+
+def test_cli_exposes_secure_agg() -> None:
+    from typer.testing import CliRunner
+
+    from medkit.cli.federated import app
+
+    r = CliRunner().invoke(app, ["run", "--help"], env={"COLUMNS": "200"})
+    assert r.exit_code == 0 and "--secure-agg" in r.output
