@@ -123,7 +123,10 @@ def bench_gdsc(rows: list[Row]) -> None:
             if metric == "fit_predict_s":
                 note += f" mean seconds per fold, single thread{'' if av is None else f'; speed-up {av / v:.1f}x'}"
             if name == "hybrid":
-                note += f"; {epochs} epochs, ALS-initialised, mutation+lineage and Morgan FP towers"
+                note += (f"; equal-weight mean of the network ({epochs} epochs, ALS-initialised, mutation+lineage and "
+                         "Morgan FP towers) with ALS, per-drug-scaled ALS (3 seeds each) and soft-impute")
+            if name == "mf":
+                note += "; ALSMF 50 factors, 12 sweeps, warm-started batched CG (3 steps per side)"
             if name == "surprise-knn-basic-item":
                 note += " item_based=True"
             rows.append(Row("cf", "gdsc2", split, name, metric, v, lo, hi, None if metric != "fit_predict_s" else v,

@@ -36,11 +36,59 @@ def _overrides(items: list[str]) -> dict[str, object]:
     return apply_overrides({}, items)
 
 
+def _csv_list(text: str | None) -> list[str] | None:
+    return [t.strip() for t in text.split(",") if t.strip()] if text else None
+
+
+def _train_table(table: Path, out: Path | None, treatment: str | None, outcome: str | None,
+                 covariates: str | None, exclude: str | None, arm_labels: str | None, reference: int | None,
+                 lower_is_better: bool, design: str, unit: str, n_boot: int, seed: int) -> None:
+    from medkit.core.config import validate_config
+    from medkit.core.errors import ConfigError
+    from medkit.data.tabular import read_csv
+    from medkit.treatment.serving import load_predictor
+    from medkit.treatment.table import TreatmentTable, train_table_bundle
+
+    if not treatment or not outcome:
+        raise ConfigError("--table needs --treatment and --outcome", where="medkit treatment train",
+                          fix="e.g. --table trial.csv --treatment arm --outcome cd4_20w")
+    spec = validate_config(TreatmentTable, {
+        "treatment": treatment, "outcome": outcome, "covariates": _csv_list(covariates),
+        "exclude": _csv_list(exclude) or [], "arm_labels": _csv_list(arm_labels), "reference": reference,
+        "higher_is_better": not lower_is_better, "design": design, "unit": unit}, source="command line")
+    bundle = train_table_bundle(read_csv(table), spec, out or Path(f"{table.stem}_bundle"), name=table.stem,
+                                n_boot=n_boot, seed=seed)
+    pol = load_predictor(bundle)
+    typer.echo(f"Bundle: {bundle}\nArms: {pol.arm_names}; default (best overall) arm: "
+               f"{pol.arm_names[pol.policy.default_arm_]}; design: {design} — "
+               + ("effects are causal for trial-like patients." if design == "randomised" else
+                  "effects are covariate-adjusted differences, causal only if no confounder is missing."))
+
+
 @app.command()
 def train(config: ConfigOpt = None, set_: SetOpt = None, data_dir: DataOpt = None, runs_dir: RunsOpt = None,
           out: Annotated[Path | None, typer.Option(help="Bundle directory (default: <run>/bundle).")] = None,
-          allow_quality_warnings: QWarnOpt = False) -> None:
-    """Fit the conservative treatment policy on all ACTG 175 patients and write a model bundle."""
+          allow_quality_warnings: QWarnOpt = False,
+          table: Annotated[Path | None, typer.Option(
+              "--table", help="CSV, one row per patient: fit on it instead of ACTG 175.")] = None,
+          treatment: Annotated[str | None, typer.Option(help="--table: treatment column.")] = None,
+          outcome: Annotated[str | None, typer.Option(help="--table: outcome column (numeric).")] = None,
+          covariates: Annotated[str | None, typer.Option(
+              help="--table: comma-separated covariates (default: all other numeric columns).")] = None,
+          exclude: Annotated[str | None, typer.Option(help="--table: comma-separated columns to ignore.")] = None,
+          arm_labels: Annotated[str | None, typer.Option(
+              help="--table: text treatment labels in code order, e.g. no,yes.")] = None,
+          reference: Annotated[int | None, typer.Option(help="--table: reference arm code.")] = None,
+          lower_is_better: Annotated[bool, typer.Option(help="--table: lower outcomes are better.")] = False,
+          design: Annotated[str, typer.Option(help="--table: randomised or observational.")] = "observational",
+          unit: Annotated[str, typer.Option(help="--table: outcome unit for display.")] = "",
+          n_boot: Annotated[int, typer.Option(help="--table: bootstrap replicates.")] = 30,
+          seed: Annotated[int, typer.Option(help="--table: random seed.")] = 0) -> None:
+    """Fit the conservative treatment policy (ACTG 175, or any --table) and write a model bundle."""
+    if table is not None:
+        _train_table(table, out, treatment, outcome, covariates, exclude, arm_labels, reference, lower_is_better,
+                     design, unit, n_boot, seed)
+        return
     from medkit.treatment.workflow import train_bundle
 
     cfg = _config(config, set_, data_dir, runs_dir)
@@ -98,15 +146,15 @@ def recommend(
     unit = result.get("unit") or ""
     for i, p in enumerate(result["patients"]):
         typer.echo(f"patient {i}: recommended {p['recommended_name']} (arm {p['recommended_arm']}); expected benefit "
-                   f"over reference arm {p['reference_arm']}: {p['benefit_over_reference']:+.1f} {unit}"
+                   f"over reference arm {p['reference_arm']}: {p['benefit_over_reference']:+.3g} {unit}"
                    + ("" if p["switched_from_default"] else "  [kept the best single arm: no confident benefit]"))
         for a in p["per_arm"]:
             lo, hi = a["interval"]
-            typer.echo(f"  {a['name']:<9} expected {result['outcome']} {a['expected']:7.1f} (95% interval {lo:.1f}-"
-                       f"{hi:.1f}); vs default {a['benefit_vs_default']:+.1f} (lower bound "
-                       f"{a['benefit_vs_default_lower']:+.1f})")
+            typer.echo(f"  {a['name']:<9} expected {result['outcome']} {a['expected']:7.4g} (95% interval {lo:.4g}-"
+                       f"{hi:.4g}); vs default {a['benefit_vs_default']:+.3g} (lower bound "
+                       f"{a['benefit_vs_default_lower']:+.3g})")
         if p.get("drivers"):
-            typer.echo("  drivers: " + ", ".join(f"{d['feature']} ({d['effect_on_benefit']:+.1f})" for d in p["drivers"]))
+            typer.echo("  drivers: " + ", ".join(f"{d['feature']} ({d['effect_on_benefit']:+.3g})" for d in p["drivers"]))
         if p.get("attributions"):
             at = p["attributions"]
             typer.echo(f"  attributions ({at['method']}, {at['explains']}): " + ", ".join(

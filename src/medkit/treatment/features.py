@@ -58,3 +58,25 @@ def gdsc2_long(response: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     R = response.to_numpy(dtype=float)
     obs = np.argwhere(~np.isnan(R))
     return obs.astype(np.int64), R[obs[:, 0], obs[:, 1]]
+
+
+def gbsg2_treatment_table(df: pd.DataFrame, horizon_days: float = 1095.0) -> tuple[pd.DataFrame, int]:
+    """GBSG2 (686 breast-cancer patients) as a treatment table: hormone therapy (``horTh``, text "no"/"yes")
+    and ``rfs`` = 1 if recurrence-free at ``horizon_days`` (3 years), 0 if recurrence/death before it.
+
+    Patients censored before the horizon have no defined outcome and are dropped; the count is returned
+    (documented correction: 129 of 686 at 3 years). Covariates are numeric: age, estrec, progrec, pnodes, tsize,
+    ``postmeno`` (menostat Post = 1) and ``tgrade`` as 1/2/3. horTh was not fully randomised in GBSG-2, so
+    treat the table as observational.
+    """
+    keep = (df["time"] >= horizon_days) | (df["event"] == 1)
+    d = df.loc[keep]
+    out = pd.DataFrame({
+        "age": d["age"].astype(float), "estrec": d["estrec"].astype(float), "progrec": d["progrec"].astype(float),
+        "pnodes": d["pnodes"].astype(float), "tsize": d["tsize"].astype(float),
+        "postmeno": (d["menostat"].astype(str) == "Post").astype(float),
+        "tgrade": d["tgrade"].astype(str).map({"I": 1.0, "II": 2.0, "III": 3.0}),
+        "horTh": d["horTh"].astype(str),
+        "rfs": (d["time"] >= horizon_days).astype(float),
+    }).reset_index(drop=True)
+    return out, int((~keep).sum())

@@ -10,6 +10,12 @@ be switched by chance in the worst case, so the rule cannot be much worse than t
 
 The intervals are bootstrap intervals of the *expected* outcome (model uncertainty), not prediction
 intervals for one patient's measured CD4.
+
+``higher_is_better=False`` (e.g. an event indicator or a symptom score) flips the direction: the default arm
+has the lowest mean and a *benefit* is a reduction (reported as a positive number). ``default_arm_by=
+"standardised"`` chooses the default arm by the mean over all training patients of each arm's predicted
+outcome (g-formula) instead of the raw arm mean; use it for observational data, where raw arm means are
+confounded by who received which arm.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from medkit.core.errors import ConfigError
+from medkit.core.errors import ConfigError, ValidationError
 from medkit.treatment._checks import check_arms, check_covariates, check_fitted, check_numeric
 from medkit.treatment.learners import make_base
 
@@ -33,7 +39,7 @@ class Recommendation:
     outcome: np.ndarray  # (n, K) mean expected outcome
     outcome_lo: np.ndarray  # (n, K)
     outcome_hi: np.ndarray  # (n, K)
-    benefit: np.ndarray  # (n, K) expected outcome minus the default arm's
+    benefit: np.ndarray  # (n, K) improvement over the default arm (outcome difference, sign-flipped if lower is better)
     benefit_lo: np.ndarray  # (n, K) lower 1-alpha bound (one-sided)
     benefit_hi: np.ndarray  # (n, K)
     recommended: np.ndarray  # (n,) arm codes
@@ -58,21 +64,37 @@ class ConservativePolicy(BaseEstimator):
         Central coverage of the reported outcome intervals.
     seed
         Random seed.
+    higher_is_better
+        Direction of the outcome (``False``: lower is better; benefits are then reductions).
+    default_arm_by
+        ``mean`` (raw arm means; right for randomised trials) or ``standardised`` (mean prediction over all
+        training patients; for observational data).
     """
 
     def __init__(self, base: Any = "ridge", n_boot: int = 30, alpha: float = 0.05, margin: float = 0.0,
-                 interval: float = 0.95, seed: int = 0) -> None:
+                 interval: float = 0.95, seed: int = 0, higher_is_better: bool = True,
+                 default_arm_by: str = "mean") -> None:
         self.base = base
         self.n_boot = n_boot
         self.alpha = alpha
         self.margin = margin
         self.interval = interval
         self.seed = seed
+        self.higher_is_better = higher_is_better
+        self.default_arm_by = default_arm_by
+
+    @property
+    def sign_(self) -> float:
+        """+1 if higher outcomes are better, −1 otherwise (policies pickled before this option: +1)."""
+        return 1.0 if getattr(self, "higher_is_better", True) else -1.0
 
     def fit(self, X: Any, arm: Any, y: Any) -> ConservativePolicy:
         if self.n_boot < 10 or not 0 < self.alpha < 0.5 or not 0 < self.interval < 1:
             raise ConfigError("need n_boot >= 10, 0 < alpha < 0.5 and 0 < interval < 1", where="ConservativePolicy",
                               fix="e.g. n_boot=30, alpha=0.05, interval=0.95")
+        if self.default_arm_by not in ("mean", "standardised"):
+            raise ConfigError(f"unknown default_arm_by '{self.default_arm_by}'", where="ConservativePolicy",
+                              fix="use 'mean' (randomised data) or 'standardised' (observational data)")
         feats = list(X.columns) if hasattr(X, "columns") else None
         Xd = check_covariates(X, feats, where="X")
         a = check_arms(arm, where="arm")
@@ -80,9 +102,16 @@ class ConservativePolicy(BaseEstimator):
         self.features_ = list(Xd.columns)
         self.arms_ = np.unique(a)
         Xa = Xd.to_numpy()
+        if len(self.arms_) < 2:
+            raise ValidationError(f"only one arm ({int(self.arms_[0])}) in the data: nothing to compare",
+                                  where="arm", fix="train on data where at least two treatments were given")
+        counts = np.array([(a == k).sum() for k in self.arms_])
+        if counts.min() < 2:
+            k = int(self.arms_[int(np.argmin(counts))])
+            raise ValidationError(f"arm {k} has {counts.min()} patient(s): its outcome model cannot be bootstrapped",
+                                  where="arm", fix="drop that arm or collect more patients who received it")
         means = np.array([yv[a == k].mean() for k in self.arms_])
         self.arm_means_ = means
-        self.default_arm_ = int(self.arms_[int(np.argmax(means))])
         self.medians_ = np.median(Xa, axis=0)
         rng = np.random.default_rng(self.seed)
         self.models_: list[list[Any]] = []
@@ -93,6 +122,11 @@ class ConservativePolicy(BaseEstimator):
                 idx = rng.choice(g, size=len(g), replace=True)
                 reps.append(make_base(self.base, self.seed + b).fit(Xa[idx], yv[idx]))
             self.models_.append(reps)
+        if self.default_arm_by == "standardised":
+            self.standardised_means_ = self._draws(Xa).mean((0, 1))  # (K,) g-formula mean per arm
+            self.default_arm_ = int(self.arms_[int(np.argmax(self.sign_ * self.standardised_means_))])
+        else:
+            self.default_arm_ = int(self.arms_[int(np.argmax(self.sign_ * means))])
         return self
 
     def _draws(self, Xa: np.ndarray) -> np.ndarray:
@@ -105,7 +139,7 @@ class ConservativePolicy(BaseEstimator):
         d = self._draws(Xa)
         lo_q, hi_q = 100 * (1 - self.interval) / 2, 100 * (1 + self.interval) / 2
         j0 = int(np.flatnonzero(self.arms_ == self.default_arm_)[0])
-        ben = d - d[:, :, [j0]]  # (B, n, K)
+        ben = self.sign_ * (d - d[:, :, [j0]])  # (B, n, K) improvement over the default arm
         ben_lo = np.percentile(ben, 100 * self.alpha, axis=0)
         ben_mean = ben.mean(0)
         confident = ben_lo > self.margin
@@ -138,7 +172,7 @@ class ConservativePolicy(BaseEstimator):
 
         def benefit(Z: np.ndarray) -> np.ndarray:
             d = self._draws(Z)
-            return (d[:, :, ja] - d[:, :, jv]).mean(0)
+            return self.sign_ * (d[:, :, ja] - d[:, :, jv]).mean(0)
 
         base = benefit(Xa)
         deltas = np.zeros_like(Xa, dtype=float)

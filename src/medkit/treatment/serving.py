@@ -24,7 +24,7 @@ MODEL_FILE = "model.joblib"
 
 def save_bundle(path: str | Path, policy: ConservativePolicy, *, name: str, arm_names: dict[int, str],
                 reference: int, outcome: str, unit: str, metrics: dict[str, Any] | None = None,
-                run_dir: str | None = None) -> Path:
+                run_dir: str | None = None, extra: dict[str, Any] | None = None) -> Path:
     """Write ``bundle.json`` + ``model.joblib`` for a fitted policy; returns the bundle directory."""
     import joblib
 
@@ -38,8 +38,8 @@ def save_bundle(path: str | Path, policy: ConservativePolicy, *, name: str, arm_
                  "recommended": "arm", "benefit": "vs reference arm"},
         metrics=metrics or {}, label_map={str(k): v for k, v in arm_names.items()},
         preprocessing={"reference_arm": reference, "default_arm": policy.default_arm_, "alpha": policy.alpha,
-                       "interval": policy.interval},
-        run_dir=run_dir,
+                       "interval": policy.interval, "higher_is_better": policy.sign_ > 0},
+        run_dir=run_dir, extra=extra or {},
     )
     save_bundle_info(p, info)
     return p
@@ -90,7 +90,7 @@ class TreatmentPredictor:
         patients = []
         for i in range(len(X)):
             j = arms.index(int(rec.recommended[i]))
-            diff = rec.outcome[i, j] - rec.outcome[i, jr]
+            diff = self.policy.sign_ * (rec.outcome[i, j] - rec.outcome[i, jr])  # improvement, any direction
             per_arm = [{"arm": a, "name": self.arm_names.get(a, str(a)), "expected": float(rec.outcome[i, k]),
                         "interval": [float(rec.outcome_lo[i, k]), float(rec.outcome_hi[i, k])],
                         "benefit_vs_default": float(rec.benefit[i, k]),
@@ -106,7 +106,7 @@ class TreatmentPredictor:
             assert np.isfinite(diff), "recommendations are never NaN"
             patients.append(out)
         return {"outcome": self.info.outputs.get("outcome"), "unit": self.info.outputs.get("unit"),
-                "patients": patients, "model": self.info.name}
+                "higher_is_better": self.policy.sign_ > 0, "patients": patients, "model": self.info.name}
 
 
 def load_predictor(bundle_dir: str | Path) -> TreatmentPredictor:
