@@ -284,7 +284,7 @@ def test_ready_is_503_when_the_database_is_down(env: Env) -> None:
     finally:
         env.svc.engine.dispose()
         env.svc.engine = good
-    assert env.client.get("/api/v1/ready").json()["schema_revision"] == "0001"
+    assert env.client.get("/api/v1/ready").json()["schema_revision"] == "0002"
 
 
 def test_no_patient_values_in_logs(env: Env, caplog: pytest.LogCaptureFixture) -> None:

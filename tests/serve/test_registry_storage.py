@@ -37,9 +37,9 @@ def test_migrations_match_the_orm_schema(store: Store) -> None:
     with store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == []
-    assert current_revision(store.engine) == "0001"
+    assert current_revision(store.engine) == "0002"
     upgrade(store.engine)  # idempotent
-    assert current_revision(store.engine) == "0001"
+    assert current_revision(store.engine) == "0002"
 
 
 def test_register_versions_stages_and_idempotence(store: Store, clinical_bundle: Path, tmp_path: Path) -> None:

@@ -82,14 +82,21 @@ def token(body: TokenRequest, request: Request, svc: Service = Depends(get_servi
     with svc.sf.begin() as db:
         audit.lock_chain(db)  # before any write: one lock order (see audit.lock_chain)
         user = authenticate(db, body.username, body.password)
+        temporary = user is not None and user.must_change_password
         if user is None:
             audit.record(db, audit.Actor(body.username[:64]), "login.token", outcome="denied")
+        elif temporary:
+            audit.record(db, audit.Actor(user.username, user.role), "login.token", outcome="denied",
+                         detail="temporary password")
         else:
             tok = issue_token(db, user, days=svc.settings.token_days, name=body.name)
             audit.record(db, audit.Actor(user.username, user.role), "login.token")
     if user is None:
         raise HTTPException(status_code=401, detail="wrong user name or password",
                             headers={"WWW-Authenticate": "Bearer"})
+    if temporary:
+        raise HTTPException(status_code=403, detail="your password is temporary: choose a new one first "
+                                                    "(POST /api/v1/auth/password)")
     expires = utcnow() + _dt.timedelta(days=svc.settings.token_days)
     return {"token": tok, "token_type": "bearer", "expires_at": expires.isoformat(timespec="seconds") + "Z"}
 

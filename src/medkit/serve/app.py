@@ -115,10 +115,14 @@ def create_app(settings: ServeSettings | None = None, *, loaders: Mapping[str, L
     app.state.settings = service.settings
 
     from medkit.serve.api import router
+    from medkit.serve.api_account import router as account_router
     from medkit.serve.web import router as web_router
+    from medkit.serve.web_account import router as web_account_router
 
     app.include_router(router)
+    app.include_router(account_router)
     app.include_router(web_router)
+    app.include_router(web_account_router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     mount_docs(app, "/api/v1/openapi.json")
 
@@ -146,10 +150,11 @@ def create_app(settings: ServeSettings | None = None, *, loaders: Mapping[str, L
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        if _wants_html(request) and exc.status_code == 401:
+        if _wants_html(request) and exc.status_code in (401, 303):
             from fastapi.responses import RedirectResponse
 
-            return RedirectResponse("/login", status_code=303)
+            where = (exc.headers or {}).get("Location", "/account") if exc.status_code == 303 else "/login"
+            return RedirectResponse(where, status_code=303)
         if _wants_html(request):
             from medkit.serve.web import render_error
 

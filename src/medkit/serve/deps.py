@@ -45,6 +45,9 @@ async def current_principal(request: Request, p: Principal | None = Depends(opti
                       svc: Service = Depends(get_service)) -> Principal:
     if p is None:
         raise _unauthorized("sign in or send an API token (Authorization: Bearer <token>)")
+    if p.must_change_password:
+        raise HTTPException(status_code=403, detail="your password is temporary: choose a new one first "
+                                                    "(web: /account; API: POST /api/v1/auth/password)")
     if p.via == "session" and request.method in _UNSAFE:
         # Browsers send cookies on cross-site requests; the CSRF token proves the request came from our page.
         token = request.headers.get(CSRF_HEADER) or request.query_params.get("csrf_token")

@@ -179,3 +179,36 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (503, "Database or model unavailable"),
     ]
 }
+
+
+# -- accounts -----------------------------------------------------------------------------------
+class PasswordChangeRequest(_Strict):
+    """Change your own password (also how a temporary password set by an administrator is replaced)."""
+
+    username: str = Field(min_length=1, max_length=64)
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=1, max_length=1024)
+
+
+class PasswordChanged(BaseModel):
+    username: str
+    other_sessions_ended: bool = True
+
+
+class PasswordReset(BaseModel):
+    """A temporary password, shown once; the user must replace it before doing anything else."""
+
+    username: str
+    temporary_password: str
+    must_change_password: bool = True
+
+
+class TokenInfo(BaseModel):
+    """An API token without its secret (only its sha256 is stored)."""
+
+    id: int
+    name: str
+    owner: str
+    status: Literal["active", "expired", "revoked"]
+    created_at: str
+    expires_at: str

@@ -40,6 +40,7 @@ class Principal:
     role: str
     via: str  # "token" | "session"
     session_hash: str | None = None
+    must_change_password: bool = False  # temporary password: nothing but a password change is allowed
 
 
 def sha256_hex(text: str) -> str:
@@ -97,7 +98,8 @@ def principal_from_token(db: Session, token: str) -> Principal | None:
     if row is None:
         return None
     tok, user = row
-    if tok.revoked or tok.expires_at <= utcnow() or not user.active:
+    # A password reset revokes tokens; the flag check covers a token issued in between (belt and braces).
+    if tok.revoked or tok.expires_at <= utcnow() or not user.active or user.must_change_password:
         return None
     return Principal(user.id, user.username, user.role, "token")
 
@@ -131,7 +133,8 @@ class SessionCodec:
         sess, user = row
         if sess.expires_at <= utcnow() or not user.active:
             return None
-        return Principal(user.id, user.username, user.role, "session", session_hash=h)
+        return Principal(user.id, user.username, user.role, "session", session_hash=h,
+                         must_change_password=user.must_change_password)
 
     def csrf_token(self, session_hash: str) -> str:
         return hmac.new(self._key, f"csrf:{session_hash}".encode(), hashlib.sha256).hexdigest()

@@ -25,6 +25,7 @@ HERE = Path(__file__).resolve().parent
 # Autoescape every template (the ".html.j2" suffix defeats Jinja's extension-based default): user text is inert.
 templates = Jinja2Templates(env=Environment(loader=FileSystemLoader(str(HERE / "templates")), autoescape=True))
 router = APIRouter(include_in_schema=False)
+PASSWORD_PATHS = ("/account", "/account/password", "/logout")
 PILLAR_TITLES = {"clinical": "Patient risk", "drug": "Molecule properties", "imaging": "Image reading",
                  "treatment": "Treatment recommendation"}
 
@@ -45,6 +46,9 @@ def render_error(request: Request, status: int, what: str, where: str | None, fi
 def page_user(request: Request, p: Principal | None = Depends(optional_principal)) -> Principal:
     if p is None:
         raise HTTPException(status_code=401, detail="sign in")
+    if p.must_change_password and request.url.path not in PASSWORD_PATHS:
+        # Signed in with a temporary password: nothing but choosing a new one (or signing out).
+        raise HTTPException(status_code=303, detail="choose a new password", headers={"Location": "/account"})
     request.state.principal = p
     return p
 
@@ -84,7 +88,7 @@ def login(request: Request, username: str = Form(..., max_length=64), password: 
     if cookie is None:
         return templates.TemplateResponse(request, "login.html.j2", _ctx(
             request, None, error="Wrong user name or password."), status_code=401)
-    resp = RedirectResponse("/", status_code=303)
+    resp = RedirectResponse("/account" if user is not None and user.must_change_password else "/", status_code=303)
     resp.set_cookie(SESSION_COOKIE, cookie, httponly=True, samesite="strict", secure=svc.settings.secure_cookies,
                     max_age=int(svc.settings.session_hours * 3600), path="/")
     return resp
