@@ -52,6 +52,9 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         Average predictions over the image and its horizontal flip (test-time augmentation).
     scale
         Value of a white pixel in the input (255 for 8-bit pictures).
+    max_seconds
+        Wall-clock training budget (seconds); training stops after the epoch that crosses it and keeps the
+        best validation epoch so far. Plan ``epochs`` to fit, because the cosine schedule spans ``epochs``.
     seed, num_threads, progress
         Reproducibility and CPU settings.
 
@@ -62,12 +65,14 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         ``WithPreprocess(Preprocess, net)``: raw pixels in, class probabilities out.
     history_ : list of dict
         Per-epoch training log from the Trainer.
+    train_seconds_, train_cpu_seconds_ : float
+        Wall-clock and process CPU time of ``fit`` (they differ when other jobs share the machine).
     """
 
     def __init__(self, arch: str = "resnet", width: int = 16, epochs: int = 20, batch_size: int = 32,
                  lr: float = 2e-3, weight_decay: float = 1e-4, patience: int | None = 6, augment: bool = True,
                  tta: bool = False, scale: float = 255.0, seed: int = 0, num_threads: int | None = None,
-                 progress: bool = False) -> None:
+                 progress: bool = False, max_seconds: float | None = None) -> None:
         self.arch = arch
         self.width = width
         self.epochs = epochs
@@ -81,13 +86,17 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         self.seed = seed
         self.num_threads = num_threads
         self.progress = progress
+        self.max_seconds = max_seconds
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X: np.ndarray, y: np.ndarray, X_val: np.ndarray | None = None,
             y_val: np.ndarray | None = None) -> ImageClassifier:
         """Train on ``X`` (N, [C,] H, W) raw pixels and labels ``y`` (N,); validation data enable early stopping."""
+        import time
+
         from medkit.core.seed import seed_everything
 
+        cpu0 = time.process_time()
         x = _as_nchw(X)
         y_arr = np.asarray(y)
         if len(y_arr) != len(x):
@@ -121,7 +130,8 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         cfg = TrainConfig(max_epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
                           weight_decay=self.weight_decay, patience=self.patience if val is not None else None,
                           monitor=monitor, mode=mode, seed=self.seed, num_threads=self.num_threads,
-                          progress=self.progress, scheduler="cosine", warmup_epochs=min(1, self.epochs - 1))
+                          progress=self.progress, scheduler="cosine", warmup_epochs=min(1, self.epochs - 1),
+                          max_seconds=self.max_seconds)
         trainer = Trainer(model, loss_fn, cfg, val_fn=self._val_fn if val is not None else None,
                           description=f"imaging classifier ({self.arch})")
         result = trainer.fit(TensorDataset(x, yi), val)
@@ -129,6 +139,8 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         self.history_ = result.history
         self.best_epoch_ = result.best_epoch
         self.train_seconds_ = result.seconds
+        self.train_cpu_seconds_ = time.process_time() - cpu0
+        self.stopped_by_time_ = result.out_of_time
         self.n_features_in_ = int(np.prod(x.shape[1:]))
         self.input_shape_ = tuple(int(s) for s in x.shape[1:])
         return self

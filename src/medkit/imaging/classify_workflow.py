@@ -40,6 +40,7 @@ class ClassifyConfig(StrictModel):
     n_boot: int = Field(1000, ge=0)
     threshold: float = Field(0.5, gt=0, lt=1)
     tta: bool = False
+    max_seconds: float | None = Field(None, gt=0, description="wall-clock training budget in seconds")
     n_gradcam: int = Field(6, ge=0)
     num_threads: int | None = Field(1, ge=1)
     allow_quality_warnings: bool = Field(False, description="train despite data-quality warnings (never errors)")
@@ -105,7 +106,8 @@ def run_classify(cfg: ClassifyConfig) -> tuple[RunDir, dict[str, Any]]:
     arrays = {k: load_resized(v["path"].tolist(), cfg.image_size) for k, v in parts.items()}
     t_load = time.perf_counter() - t0
     clf = ImageClassifier(arch=cfg.arch, width=cfg.width, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
-                          patience=cfg.patience, tta=cfg.tta, seed=cfg.seed, num_threads=cfg.num_threads)
+                          patience=cfg.patience, tta=cfg.tta, seed=cfg.seed, num_threads=cfg.num_threads,
+                          max_seconds=cfg.max_seconds)
     clf.fit(arrays["train"].array, parts["train"]["label"].to_numpy(), arrays["val"].array,
             parts["val"]["label"].to_numpy())
     t1 = time.perf_counter()
