@@ -7,16 +7,28 @@ token with temperature. MOSES' model is 3 × 768 LSTM; defaults here are smaller
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 from torch import nn
 
-from medkit.drug.generators import GeneratorMixin, TokenSet, prepare_corpus, trim_collate
+from medkit.drug.batching import BucketBatches, TimeBudget, counter, first_item, zero_loss
+from medkit.drug.generators import GeneratorMixin, prepare_corpus
 from medkit.drug.vocab import BOS, EOS, PAD
 
 __all__ = ["CharRNN", "CharRNNGenerator"]
+
+
+def _resume_epoch(checkpoint_dir: str | None) -> int:
+    """Epoch a resumed fit starts at (0 without a checkpoint), so the bucketed data serves the right slice."""
+    if checkpoint_dir is None or not (Path(checkpoint_dir) / "last.pt").is_file():
+        return 0
+    try:
+        return int(torch.load(Path(checkpoint_dir) / "last.pt", map_location="cpu", weights_only=False)["epoch"]) + 1
+    except Exception:  # noqa: BLE001 - the Trainer reports an unreadable checkpoint with a proper error
+        return 0
 
 
 class CharRNN(nn.Module):
@@ -48,12 +60,22 @@ class CharRNNGenerator(GeneratorMixin, BaseEstimator):
     max_len
         Longest SMILES (tokens) used in training and generated.
     epochs, batch_size, lr
-        Trainer settings; ``checkpoint_dir`` enables checkpoint/resume.
+        Trainer settings; ``checkpoint_dir`` enables checkpoint/resume. Batches are length-bucketed
+        (:mod:`medkit.drug.batching`): molecules of similar length train together, so no compute goes to padding.
+    max_seconds
+        Wall-clock training budget. When set, the learning rate follows a time-based warm-up + cosine schedule
+        over the budget, the budget is checked before every batch (not only between epochs), and ``epochs`` is
+        an upper bound. ``None``: per-step cosine schedule over ``epochs``, exact resume.
+    epoch_molecules
+        Molecules per epoch (``None`` = the whole corpus). Short epochs = frequent checkpoints.
+    standardise
+        Run RDKit standardisation on the training SMILES (``False`` for already canonical corpora like MOSES).
     """
 
     def __init__(self, emb: int = 64, hidden: int = 512, layers: int = 2, dropout: float = 0.1, max_len: int = 100,
                  epochs: int = 10, batch_size: int = 128, lr: float = 2e-3, seed: int = 0,
-                 checkpoint_dir: str | None = None, progress: bool = True) -> None:
+                 checkpoint_dir: str | None = None, progress: bool = True, max_seconds: float | None = None,
+                 epoch_molecules: int | None = None, standardise: bool = True) -> None:
         self.emb = emb
         self.hidden = hidden
         self.layers = layers
@@ -65,10 +87,14 @@ class CharRNNGenerator(GeneratorMixin, BaseEstimator):
         self.seed = seed
         self.checkpoint_dir = checkpoint_dir
         self.progress = progress
+        self.max_seconds = max_seconds
+        self.epoch_molecules = epoch_molecules
+        self.standardise = standardise
 
     def _build(self) -> None:
         torch.manual_seed(self.seed)
         self.model_ = CharRNN(len(self.vocab_), self.emb, self.hidden, self.layers, self.dropout)
+        TimeBudget.attach(self.model_)
 
     def _modules(self) -> dict[str, nn.Module]:
         return {"model": self.model_}
@@ -76,21 +102,45 @@ class CharRNNGenerator(GeneratorMixin, BaseEstimator):
     def fit(self, smiles: Sequence[str], val_smiles: Sequence[str] | None = None) -> CharRNNGenerator:
         from medkit.training import TrainConfig, Trainer
 
-        self.vocab_, ids, self.n_skipped_ = prepare_corpus(smiles, self.max_len)
+        self.vocab_, ids, self.n_skipped_ = prepare_corpus(smiles, self.max_len, standardise=self.standardise)
         self._build()
+        data = BucketBatches(ids, self.batch_size, self.epoch_molecules, seed=self.seed)
         val = None
         if val_smiles is not None:
-            _, vids, _ = prepare_corpus(val_smiles, self.max_len, self.vocab_)
-            val = TokenSet(vids)
+            _, vids, _ = prepare_corpus(val_smiles, self.max_len, self.vocab_, standardise=self.standardise)
+            val = BucketBatches(vids, 256, seed=self.seed)
+        budget = TimeBudget(self.max_seconds, self.lr) if self.max_seconds is not None else None
+        trainer: Trainer
 
         def loss_fn(model: nn.Module, batch: torch.Tensor) -> torch.Tensor:
+            if budget is not None and model.training and trainer.optimizer is not None:
+                if not budget.step(model, trainer.optimizer, int(batch.shape[0])):
+                    return zero_loss(model)  # budget spent: lr is 0, the rest of the epoch is a no-op
+            elif model.training:
+                counter(model, "budget_molecules").add_(batch.shape[0])
             logits, _ = model(batch[:, :-1])
             return lm_loss(logits, batch[:, 1:])
 
-        cfg = TrainConfig(max_epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, weight_decay=0.0,
-                          seed=self.seed, patience=None, grad_clip=5.0, progress=self.progress)
-        self.result_ = Trainer(self.model_, loss_fn, cfg, checkpoint_dir=self.checkpoint_dir, collate_fn=trim_collate,
-                               description="CharRNN").fit(TokenSet(ids), val)
+        def val_fn(model: nn.Module, _loader: object) -> dict[str, float]:
+            # the Trainer's val loader batches items, but ours are whole batches already: iterate them directly
+            assert val is not None
+            tot, n = 0.0, 0
+            for i in range(len(val)):
+                b = val[i]
+                tot += float(lm_loss(model(b[:, :-1])[0], b[:, 1:])) * b.shape[0]
+                n += b.shape[0]
+            return {"val_loss": tot / max(n, 1)}
+
+        cfg = TrainConfig(max_epochs=self.epochs, batch_size=1, lr=self.lr, weight_decay=0.0, seed=self.seed,
+                          patience=None, grad_clip=5.0, progress=self.progress, max_seconds=self.max_seconds,
+                          scheduler="none" if budget is not None else "cosine")
+        data.set_epoch(_resume_epoch(self.checkpoint_dir))
+        trainer = Trainer(self.model_, loss_fn, cfg, val_fn=val_fn if val is not None else None,
+                          checkpoint_dir=self.checkpoint_dir, collate_fn=first_item,
+                          description="CharRNN", on_epoch_end=lambda epoch, _logs: data.set_epoch(epoch + 1))
+        self.result_ = trainer.fit(data, val)
+        self.train_seconds_ = float(counter(self.model_, "budget_seconds")) if budget else self.result_.seconds
+        self.molecules_seen_ = int(counter(self.model_, "budget_molecules"))
         self.model_.eval()
         return self
 

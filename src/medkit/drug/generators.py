@@ -42,26 +42,41 @@ class TokenSet(torch.utils.data.Dataset):
         return self.ids[i]
 
 
-def prepare_corpus(smiles: Sequence[str], max_len: int, vocab: SmilesVocab | None = None
-                   ) -> tuple[SmilesVocab, np.ndarray, int]:
+def prepare_corpus(smiles: Sequence[str], max_len: int, vocab: SmilesVocab | None = None, *,
+                   standardise: bool = True) -> tuple[SmilesVocab, np.ndarray, int]:
     """Build the vocabulary (unless given) and encode; SMILES longer than ``max_len`` tokens are skipped.
 
-    Returns the vocab, the ``(n, max_len + 2)`` id matrix and the number of SMILES skipped for length.
-    """
-    from medkit.drug.chem import standardise_smiles
+    ``standardise=False`` skips RDKit standardisation (~3 ms per molecule, i.e. 80 min for the 1.58 M MOSES
+    training set) for corpora that are already canonical and clean, such as MOSES; SMILES the tokenizer
+    cannot split are then skipped and counted with the too-long ones.
 
+    Returns the vocab, the ``(n, max_len + 2)`` id matrix and the number of SMILES skipped.
+    """
     if not len(smiles):
         raise DataError("no training SMILES", where="generator.fit", fix="pass a non-empty list")
-    std = standardise_smiles(list(smiles), strip_salts=False, neutralise=False)
-    valid = std.valid_smiles
-    if not valid:
-        raise DataError("none of the training SMILES is valid", where="generator.fit", fix=std.summary())
-    kept = [s for s in valid if len(tokenize(s)) <= max_len]
+    if standardise:
+        from medkit.drug.chem import standardise_smiles
+
+        std = standardise_smiles(list(smiles), strip_salts=False, neutralise=False)
+        valid = std.valid_smiles
+        if not valid:
+            raise DataError("none of the training SMILES is valid", where="generator.fit", fix=std.summary())
+    else:
+        valid = [s for s in smiles if isinstance(s, str) and s]
+    kept, toks = [], []
+    for s in valid:
+        try:
+            t = tokenize(s)
+        except DataError:
+            continue
+        if len(t) <= max_len:
+            kept.append(s)
+            toks.append(t)
     if not kept:
-        raise DataError(f"every training SMILES is longer than max_len={max_len} tokens", where="generator.fit",
-                        fix="raise max_len")
-    vocab = vocab or SmilesVocab.from_smiles(kept)
-    return vocab, np.stack([vocab.encode(s, max_len) for s in kept]), len(valid) - len(kept)
+        raise DataError(f"every training SMILES is longer than max_len={max_len} tokens (or not tokenizable)",
+                        where="generator.fit", fix="raise max_len, or pass standardise=True")
+    vocab = vocab or SmilesVocab.from_tokens(toks)
+    return vocab, vocab.encode_many(toks, max_len), len(smiles) - len(kept)
 
 
 class GeneratorMixin:

@@ -47,6 +47,14 @@ class SmilesVocab:
             seen.update(tokenize(s))
         return cls(SPECIALS + sorted(seen))
 
+    @classmethod
+    def from_tokens(cls, tokenised: Sequence[Sequence[str]]) -> SmilesVocab:
+        """Vocabulary of already tokenised SMILES (saves tokenising 1.6 M strings twice)."""
+        seen: set[str] = set()
+        for t in tokenised:
+            seen.update(t)
+        return cls(SPECIALS + sorted(seen))
+
     def __len__(self) -> int:
         return len(self.tokens)
 
@@ -55,6 +63,15 @@ class SmilesVocab:
         ids = [BOS] + [self.index.get(t, UNK) for t in tokenize(smiles)][:max_len] + [EOS]
         out = np.full(max_len + 2, PAD, dtype=np.int64)
         out[:len(ids)] = ids
+        return out
+
+    def encode_many(self, tokenised: Sequence[Sequence[str]], max_len: int) -> np.ndarray:
+        """``(n, max_len + 2)`` ids of already tokenised SMILES, as :meth:`encode` row by row."""
+        out = np.full((len(tokenised), max_len + 2), PAD, dtype=np.int64)
+        get = self.index.get
+        for r, toks in enumerate(tokenised):
+            ids = [BOS] + [get(t, UNK) for t in toks][:max_len] + [EOS]
+            out[r, :len(ids)] = ids
         return out
 
     def decode(self, ids: Sequence[int] | np.ndarray) -> str:
