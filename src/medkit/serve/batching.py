@@ -37,7 +37,7 @@ def split_output(out: dict[str, Any], sizes: list[int], had_ids: list[bool]) -> 
     parts, start = [], 0
     for n, has_id in zip(sizes, had_ids, strict=True):
         mine = [dict(p) for p in preds[start:start + n]]
-        if not has_id:  # alone, rows without an "id" are numbered 0..n-1 within the request
+        if not has_id and all("id" in p for p in mine):  # alone, rows without "id" are numbered 0..n-1
             for i, p in enumerate(mine):
                 p["id"] = str(i)
         parts.append({**{k: v for k, v in out.items() if k != "predictions"}, "predictions": mine})
