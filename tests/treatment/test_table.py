@@ -117,3 +117,32 @@ def test_cli_train_table_and_recommend(gbsg: pd.DataFrame, tmp_path: Path) -> No
     assert json.loads(res.output)["patients"][0]["recommended_name"] in ("no", "yes")
     res = CliRunner().invoke(app, ["train", "--table", str(csv), "--treatment", "horTh", "--out", str(out)])
     assert res.exit_code != 0 and isinstance(res.exception, ConfigError)
+
+
+def test_observational_default_arm_is_confounding_adjusted(gbsg: pd.DataFrame) -> None:
+    X, _, _ = prepare_table(gbsg, SPEC)
+    rng = np.random.default_rng(3)
+    z = ((X["pnodes"] - X["pnodes"].mean()) / X["pnodes"].std()).to_numpy()
+    a = (z + rng.normal(0, 0.5, len(z)) > 0.3).astype(int)  # sicker patients (more nodes) get arm 1 more often
+    y = 1.0 - 0.5 * z + 0.2 * a + rng.normal(0, 0.2, len(z))  # arm 1 helps (+0.2) but its patients are sicker
+    assert y[a == 1].mean() < y[a == 0].mean()  # raw means are confounded and favour arm 0
+    raw = ConservativePolicy(n_boot=10, default_arm_by="mean").fit(X, a, y)
+    adj = ConservativePolicy(n_boot=10, default_arm_by="standardised").fit(X, a, y)
+    assert (raw.default_arm_, adj.default_arm_) == (0, 1)
+    assert adj.standardised_means_[1] - adj.standardised_means_[0] == pytest.approx(0.2, abs=0.06)
+
+
+def test_planted_subgroup_benefit_on_real_covariates(gbsg: pd.DataFrame) -> None:
+    g = gbsg.copy()
+    rng = np.random.default_rng(4)
+    pre = (g["postmeno"] == 0).to_numpy()
+    yes = (g["horTh"] == "yes").to_numpy()
+    # Everyone does better without the arm (-0.4), except premenopausal patients, who gain +1.0 from it.
+    g["score"] = 2.0 - 0.4 * yes + 1.4 * (yes & pre) + rng.normal(0, 0.3, len(g))
+    spec = TreatmentTable(treatment="horTh", outcome="score", exclude=["rfs"], arm_labels=["no", "yes"],
+                          design="randomised")
+    pol = fit_table_policy(g, spec, n_boot=20)
+    rec = pol.recommend(g[pol.features_])
+    assert pol.default_arm_ == int(np.argmax(pol.arm_means_))  # randomised design: the raw-mean winner
+    assert np.mean(rec.recommended[pre] == 1) > 0.9
+    assert np.mean(rec.recommended[~pre] == 0) > 0.9
