@@ -42,6 +42,27 @@ def test_migrations_match_the_orm_schema(store: Store) -> None:
     assert current_revision(store.engine) == "0002"
 
 
+def test_upgrade_from_0001_keeps_users_tokens_and_the_audit_log(db_url: str) -> None:
+    """A database created by the first release (users with tokens referencing them) upgrades in place."""
+    from medkit.serve.db import create_engine
+    from medkit.serve.migrate import current_revision, upgrade
+
+    engine = create_engine(db_url)
+    upgrade(engine, "0001")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO users (username, password_hash, role, active, created_at) "
+                          "VALUES ('old', 'h', 'admin', true, '2026-01-01')"))
+        uid = conn.execute(text("SELECT id FROM users WHERE username = 'old'")).scalar()
+        conn.execute(text("INSERT INTO api_tokens (user_id, token_hash, name, created_at, expires_at, revoked) "
+                          "VALUES (:u, 'x', 'n', '2026-01-01', '2027-01-01', false)"), {"u": uid})
+    upgrade(engine)
+    assert current_revision(engine) == "0002"
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT username, must_change_password FROM users")).all() == [("old", False)]
+        assert conn.execute(text("SELECT count(*) FROM api_tokens")).scalar() == 1
+    engine.dispose()
+
+
 def test_register_versions_stages_and_idempotence(store: Store, clinical_bundle: Path, tmp_path: Path) -> None:
     v1 = registry.register(store.sf, store.home, clinical_bundle, "wdbc-risk", actor=ADMIN)
     again = registry.register(store.sf, store.home, clinical_bundle, "wdbc-risk", actor=ADMIN)

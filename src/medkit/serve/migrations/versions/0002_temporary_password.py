@@ -17,11 +17,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    # batch mode: SQLite cannot ALTER a table in place beyond adding columns; Alembic copies it when needed.
-    with op.batch_alter_table("users") as batch:
-        batch.add_column(sa.Column("must_change_password", sa.Boolean, nullable=False, server_default=sa.false()))
+    # A plain ADD COLUMN (with a default, so existing rows are valid) works in place on SQLite and PostgreSQL.
+    # Not batch mode: on SQLite that copies and drops `users`, which foreign keys from tokens and sessions forbid.
+    op.add_column("users", sa.Column("must_change_password", sa.Boolean, nullable=False, server_default=sa.false()))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("users") as batch:
-        batch.drop_column("must_change_password")
+    op.drop_column("users", "must_change_password")  # SQLite >= 3.35
