@@ -31,10 +31,10 @@ GEN = ({"n_train": 20_000, "n_samples": 3_000, "n_ref": 2_000, "charrnn_seconds"
         "gan_epochs": 20, "vae_train": 20_000} if FAST else
        {"n_train": None, "n_samples": 30_000, "n_ref": 10_000, "charrnn_seconds": 3540, "vae_epochs": 2,
         "gan_epochs": 100, "vae_train": 50_000})
-# CharRNN size from a measured throughput probe (docs/drug.md): 3 x 256 at batch 256 trains ~380 molecules/s on one
-# thread, i.e. ~1.4 M molecules (~50 M tokens) in 60 min, about 20-40 tokens per parameter; wider models see too
-# few molecules in the budget, smaller ones saturate.
-CHARRNN = {"hidden": 256, "layers": 3, "emb": 64, "dropout": 0.0, "batch_size": 256, "lr": 3e-3, "max_len": 80,
+# CharRNN size from measured throughput probes (docs/drug.md): with bf16 autocast (AMX) 3 x 256 trains ~530 and
+# 3 x 384 ~290 molecules/s on one loaded thread (fp32 3 x 256: ~115); 3 x 320 sees ~1.4 M molecules (~50 M tokens)
+# in the budget, about 20-25 tokens per parameter.
+CHARRNN = {"hidden": 320, "layers": 3, "precision": "bf16", "emb": 64, "dropout": 0.0, "batch_size": 256, "lr": 3e-3, "max_len": 80,
            "epoch_molecules": 50_000}
 CACHE = Path(__file__).resolve().parent / ".cache" / "drug"
 PROP = ({"datasets": ["esol", "bbbp"], "seeds": [0], "epochs": 20} if FAST else
@@ -121,7 +121,7 @@ def charrnn_rows() -> list[Row]:
     torch.set_num_threads(1)
     g = load_generator(CACHE / "charrnn")
     info = json.loads((CACHE / "charrnn" / "train_info.json").read_text())
-    desc = (f"{CHARRNN['layers']}x{CHARRNN['hidden']} LSTM, length-bucketed batches of {CHARRNN['batch_size']}, "
+    desc = (f"{CHARRNN['layers']}x{CHARRNN['hidden']} LSTM, bf16 autocast, length-bucketed batches of {CHARRNN['batch_size']}, "
             f"time-based cosine LR from {CHARRNN['lr']}; trained {info['train_seconds'] / 60:.1f} min on 1 torch "
             f"thread ({info['molecules_seen']:,} molecules seen of {info['n_corpus']:,} MOSES train, "
             f"{info['epochs']} epochs of {CHARRNN['epoch_molecules']:,}); the machine's other core ran other "

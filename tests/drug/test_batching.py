@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from medkit.core.errors import ConfigError
 from medkit.data import load_dataset
 from medkit.drug import batching
 from medkit.drug.batching import BucketBatches, TimeBudget, bucket_batches
@@ -93,3 +94,13 @@ def test_budget_is_honoured_mid_epoch(moses: list[str], monkeypatch: pytest.Monk
     assert one.train_seconds_ >= 5.5
     for (k, v), (_, w) in zip(one.model_.state_dict().items(), three.model_.state_dict().items(), strict=True):
         assert k.startswith("budget_") or torch.equal(v, w), k
+
+
+def test_bf16_training_learns_and_bad_precision_is_refused(moses: list[str]) -> None:
+    g = CharRNNGenerator(hidden=64, layers=1, emb=16, batch_size=20, epochs=4, lr=1e-2, precision="bf16",
+                         standardise=False, progress=False).fit(moses[:200])
+    losses = [h["train_loss"] for h in g.result_.history]
+    assert losses[-1] < losses[0] - 0.3
+    assert all(p.dtype == torch.float32 for p in g.model_.parameters())  # master weights stay fp32
+    with pytest.raises(ConfigError, match="precision"):
+        CharRNNGenerator(precision="fp8", standardise=False).fit(moses[:10])

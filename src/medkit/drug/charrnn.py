@@ -14,6 +14,7 @@ import torch
 from sklearn.base import BaseEstimator
 from torch import nn
 
+from medkit.core.errors import ConfigError
 from medkit.drug.batching import BucketBatches, TimeBudget, counter, first_item, zero_loss
 from medkit.drug.generators import GeneratorMixin, prepare_corpus
 from medkit.drug.vocab import BOS, EOS, PAD
@@ -70,12 +71,16 @@ class CharRNNGenerator(GeneratorMixin, BaseEstimator):
         Molecules per epoch (``None`` = the whole corpus). Short epochs = frequent checkpoints.
     standardise
         Run RDKit standardisation on the training SMILES (``False`` for already canonical corpora like MOSES).
+    precision
+        ``"fp32"`` or ``"bf16"``: bf16 autocast for the training forward pass (weights and optimiser stay fp32).
+        On CPUs with AMX / AVX512-BF16 units it trains ~4x more molecules per second (measured on this
+        project's Xeon); sampling and validation always run in fp32.
     """
 
     def __init__(self, emb: int = 64, hidden: int = 512, layers: int = 2, dropout: float = 0.1, max_len: int = 100,
                  epochs: int = 10, batch_size: int = 128, lr: float = 2e-3, seed: int = 0,
                  checkpoint_dir: str | None = None, progress: bool = True, max_seconds: float | None = None,
-                 epoch_molecules: int | None = None, standardise: bool = True) -> None:
+                 epoch_molecules: int | None = None, standardise: bool = True, precision: str = "fp32") -> None:
         self.emb = emb
         self.hidden = hidden
         self.layers = layers
@@ -90,6 +95,7 @@ class CharRNNGenerator(GeneratorMixin, BaseEstimator):
         self.max_seconds = max_seconds
         self.epoch_molecules = epoch_molecules
         self.standardise = standardise
+        self.precision = precision
 
     def _build(self) -> None:
         torch.manual_seed(self.seed)
@@ -102,6 +108,9 @@ class CharRNNGenerator(GeneratorMixin, BaseEstimator):
     def fit(self, smiles: Sequence[str], val_smiles: Sequence[str] | None = None) -> CharRNNGenerator:
         from medkit.training import TrainConfig, Trainer
 
+        if self.precision not in {"fp32", "bf16"}:
+            raise ConfigError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}", where="precision",
+                              fix="use 'fp32' (default) or 'bf16' on a CPU with bf16 support")
         self.vocab_, ids, self.n_skipped_ = prepare_corpus(smiles, self.max_len, standardise=self.standardise)
         self._build()
         data = BucketBatches(ids, self.batch_size, self.epoch_molecules, seed=self.seed)
@@ -111,6 +120,7 @@ class CharRNNGenerator(GeneratorMixin, BaseEstimator):
             val = BucketBatches(vids, 256, seed=self.seed)
         budget = TimeBudget(self.max_seconds, self.lr) if self.max_seconds is not None else None
         trainer: Trainer
+        bf16 = self.precision == "bf16"
 
         def loss_fn(model: nn.Module, batch: torch.Tensor) -> torch.Tensor:
             if budget is not None and model.training and trainer.optimizer is not None:
@@ -118,8 +128,9 @@ class CharRNNGenerator(GeneratorMixin, BaseEstimator):
                     return zero_loss(model)  # budget spent: lr is 0, the rest of the epoch is a no-op
             elif model.training:
                 counter(model, "budget_molecules").add_(batch.shape[0])
-            logits, _ = model(batch[:, :-1])
-            return lm_loss(logits, batch[:, 1:])
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16 and model.training):
+                logits, _ = model(batch[:, :-1])
+            return lm_loss(logits.float(), batch[:, 1:])
 
         def val_fn(model: nn.Module, _loader: object) -> dict[str, float]:
             # the Trainer's val loader batches items, but ours are whole batches already: iterate them directly
