@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
 from typing import Any
+
+from medkit.serve.combine import Combiner
 
 ROW_WISE = "one row per patient"
 MAX_ROWS = 256  # a batch never grows past this many rows (a big request still runs alone)
@@ -46,72 +47,30 @@ def split_output(out: dict[str, Any], sizes: list[int], had_ids: list[bool]) -> 
 
 
 class _Lane:
-    """Requests for one (model version, explain) pair and the thread that runs them."""
+    """Requests for one (model version, explain) pair, combined into batches (see :mod:`medkit.serve.combine`)."""
 
     def __init__(self, run: Callable[[list[dict[str, Any]]], dict[str, Any]]) -> None:
         self.run = run
-        self.pending: list[tuple[list[dict[str, Any]], Future[dict[str, Any]]]] = []
-        self.cond = threading.Condition()
-        self.closed = False
-        self.thread = threading.Thread(target=self._loop, name="medkit-batch", daemon=True)
-        self.thread.start()
+        self.combiner: Combiner[list[dict[str, Any]], dict[str, Any]] = Combiner(
+            self._run_batch, max_items=MAX_ROWS, size=len)
 
-    def submit(self, rows: list[dict[str, Any]]) -> Future[dict[str, Any]]:
-        fut: Future[dict[str, Any]] = Future()
-        with self.cond:
-            if self.closed:
-                fut.set_exception(RuntimeError("server shutting down"))
-                return fut
-            self.pending.append((rows, fut))
-            self.cond.notify()
-        return fut
-
-    def _take(self) -> list[tuple[list[dict[str, Any]], Future[dict[str, Any]]]] | None:
-        with self.cond:
-            while not self.pending and not self.closed:
-                self.cond.wait()
-            if not self.pending:
-                return None
-            batch: list[tuple[list[dict[str, Any]], Future[dict[str, Any]]]] = []
-            n = 0
-            while self.pending and (not batch or n + len(self.pending[0][0]) <= MAX_ROWS):
-                item = self.pending.pop(0)
-                batch.append(item)
-                n += len(item[0])
-            return batch
-
-    def _loop(self) -> None:
-        while (batch := self._take()) is not None:
-            self._run_batch(batch)
-
-    def _alone(self, rows: list[dict[str, Any]], fut: Future[dict[str, Any]]) -> None:
+    def _alone(self, rows: list[dict[str, Any]]) -> dict[str, Any] | BaseException:
         try:
-            fut.set_result(self.run(rows))
-        except BaseException as exc:  # noqa: BLE001 - handed to the waiting request, which re-raises it
-            fut.set_exception(exc)
+            return self.run(rows)
+        except Exception as exc:  # noqa: BLE001 - handed to the waiting request, which re-raises it
+            return exc
 
-    def _run_batch(self, batch: list[tuple[list[dict[str, Any]], Future[dict[str, Any]]]]) -> None:
+    def _run_batch(self, batch: list[list[dict[str, Any]]]) -> list[dict[str, Any] | BaseException]:
         if len(batch) == 1:
-            self._alone(*batch[0])
-            return
+            return [self._alone(batch[0])]
         try:
-            out = self.run([row for rows, _ in batch for row in rows])
-            parts = split_output(out, [len(rows) for rows, _ in batch],
-                                 [any("id" in r for r in rows) for rows, _ in batch])
+            out = self.run([row for rows in batch for row in rows])
+            parts = split_output(out, [len(rows) for rows in batch], [any("id" in r for r in rows) for rows in batch])
         except Exception:  # noqa: BLE001 - some request in the batch is bad: find out which, one by one
             parts = None
         if parts is None:
-            for rows, fut in batch:
-                self._alone(rows, fut)
-            return
-        for (_, fut), part in zip(batch, parts, strict=True):
-            fut.set_result(part)
-
-    def close(self) -> None:
-        with self.cond:
-            self.closed = True
-            self.cond.notify_all()
-        self.thread.join(10)
+            return [self._alone(rows) for rows in batch]
+        return list(parts)
 
 
 class Batcher:
@@ -127,10 +86,8 @@ class Batcher:
             lane = self._lanes.get((key, explain))
             if lane is None:
                 lane = self._lanes[(key, explain)] = _Lane(lambda r: predictor.predict(r, explain=explain))
-        return lane.submit(rows).result()
+        return lane.combiner.submit(rows)
 
     def close(self) -> None:
         with self._lock:
-            lanes, self._lanes = list(self._lanes.values()), {}
-        for lane in lanes:
-            lane.close()
+            self._lanes = {}
