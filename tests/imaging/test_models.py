@@ -78,3 +78,21 @@ def test_gradcam_randomisation_sanity(tiny_classifier: ImageClassifier, br35h_16
     np.testing.assert_allclose(same, again)
     sg = smooth_grad(tiny_classifier.model_, x[:2], n_samples=4)
     assert sg.shape == (2, 64, 64) and 0.0 <= sg.min() and sg.max() <= 1.0
+
+
+def test_classifier_keeps_the_lowest_validation_loss_epoch(br35h_16) -> None:  # noqa: ANN001
+    from medkit.core.errors import ConfigError
+
+    x, y, _ = br35h_16
+    # Validation labels are the training labels flipped, so the better the model fits, the worse its validation
+    # loss: the kept epoch must be an early one, not the last (which the fitted weights would otherwise be).
+    yv = 1 - y
+    clf = ImageClassifier(width=4, epochs=5, batch_size=8, augment=False, patience=None, seed=0).fit(x, y, x, yv)
+    losses = [h["val_loss"] for h in clf.history_]
+    assert clf.best_epoch_ == int(np.argmin(losses)) < len(losses) - 1
+    # The restored weights are that epoch's: recomputing the validation loss reproduces its logged value.
+    p = clf.predict_proba(x)[:, 1]
+    ce = -np.mean(np.where(yv == 1, np.log(p), np.log(1 - p)))
+    assert ce == pytest.approx(losses[clf.best_epoch_], rel=1e-4)
+    with pytest.raises(ConfigError, match="monitor"):
+        ImageClassifier(width=4, epochs=1, monitor="val_f1").fit(x, y, x, y)
