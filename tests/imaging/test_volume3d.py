@@ -121,6 +121,13 @@ def test_cli_trains_on_a_nifti_folder_and_writes_masks(epi_folder: Path, tmp_pat
     assert dice(pred.array > 0, lab.array > 0) == pytest.approx(m["test"]["dice"]["value"], abs=1e-6)
     assert m["test"]["dice"]["value"] > 0.85
     assert (run / "report.html").exists() and (run / "model.pt").exists()
+    # The saved weights + parameters rebuild the model: it predicts the written mask again.
+    from medkit.imaging.segment3d_workflow import load_volume_pairs
+    from medkit.imaging.segmenter3d import load_volume_segmenter
+
+    seg = load_volume_segmenter(run / "model.pt", m["model_params"])
+    vol = {v.id: v for v in load_volume_pairs(epi_folder / "images", epi_folder / "labels")}[scored]
+    np.testing.assert_array_equal(seg.predict([vol.image[None]])[0], pred.array > 0)
 
 
 def test_bad_label_folders_are_refused_naming_the_file(epi_folder: Path, tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from medkit.imaging.augment import RandomFlip3D
 from medkit.imaging.nets import make_segmenter_net
 from medkit.training import TrainConfig, Trainer
 
-__all__ = ["VolumeSegmenter", "sample_patches_3d"]
+__all__ = ["VolumeSegmenter", "load_volume_segmenter", "sample_patches_3d"]
 
 
 def _check_pair(k: int, vol: np.ndarray, mask: np.ndarray | None) -> None:
@@ -206,3 +206,20 @@ class VolumeSegmenter(BaseEstimator):
     def predict(self, volumes: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Binary masks ``(D, H, W)`` (probability ≥ ``threshold``)."""
         return [p >= self.threshold for p in self.predict_proba(volumes)]
+
+
+def load_volume_segmenter(weights: str | Any, params: dict[str, Any], in_channels: int = 1) -> VolumeSegmenter:
+    """Rebuild a fitted :class:`VolumeSegmenter` from ``model.pt`` and its ``get_params()`` (``metrics.json``)."""
+    from pathlib import Path
+
+    p = Path(weights)
+    if not p.is_file():
+        raise DataError(f"weights file not found: {p}", where=str(p), fix="pass the run's model.pt")
+    params = dict(params)
+    params["channels"] = tuple(params["channels"])
+    seg = VolumeSegmenter(**params)
+    net = make_segmenter_net("unet", in_channels=in_channels, n_classes=2, channels=seg.channels,
+                             num_res_units=seg.num_res_units, spatial_dims=3)
+    net.load_state_dict(torch.load(p, map_location="cpu", weights_only=True))
+    seg.model_, seg.in_channels_ = net.eval(), in_channels
+    return seg
