@@ -231,5 +231,55 @@ def test_admin_audit_log_and_stage_change(browser: object, server: str) -> None:
     assert page.url.endswith("/login")
 
 
+def test_api_tokens_and_password_reset(browser: object, server: str) -> None:
+    import httpx
+
+    admin_token = httpx.post(f"{server}/api/v1/auth/token", json={"username": "admin",
+                                                                  "password": PASSWORDS["admin"]}).json()["token"]
+    r = httpx.post(f"{server}/api/v1/users", json={"username": "nurse", "password": "nurse-password-1",
+                                                   "role": "clinician"},
+                   headers={"Authorization": f"Bearer {admin_token}"})
+    assert r.status_code == 201
+    page = _page(browser, None, server)
+    page.goto(f"{server}/login")
+    page.get_by_label("User name").fill("nurse")
+    page.get_by_label("Password").fill("nurse-password-1")
+    submit(page, "Sign in")
+    page.get_by_role("link", name="Account").click()
+    assert _unlabelled_inputs(page) == []
+    page.get_by_label("Name optional").fill("ward script")
+    submit(page, "Create token")
+    token = page.get_by_label("Token", exact=True).input_value()
+    assert token.startswith("mk_")
+    shot(page, "14-account-new-token")
+    assert httpx.get(f"{server}/api/v1/models", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    page.goto(f"{server}/account")
+    assert token not in page.content()  # shown once only
+    submit(page, "Revoke token")
+    assert "revoked" in page.locator("#tokens tbody tr").first.inner_text()
+    assert httpx.get(f"{server}/api/v1/models", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    admin = _page(browser, "admin", server)
+    admin.get_by_role("link", name="Users").click()
+    shot(admin, "15-users")
+    submit(admin, "Reset the password of nurse")
+    temporary = admin.get_by_role("textbox", name="Temporary password").input_value()
+    shot(admin, "16-users-reset")
+    page.goto(f"{server}/")  # the nurse's session ended with the reset
+    assert page.url.endswith("/login")
+    page.get_by_label("User name").fill("nurse")
+    page.get_by_label("Password").fill(temporary)
+    submit(page, "Sign in")
+    assert page.url.endswith("/account") and "temporary" in page.get_by_role("alert").inner_text()
+    shot(page, "17-must-change-password")
+    page.goto(f"{server}/apply/wdbc-risk")  # nothing else until the password is changed
+    assert page.url.endswith("/account")
+    page.get_by_label("Current password").fill(temporary)
+    page.get_by_label("New password (at least 10 characters)").fill("nurse-new-password-2")
+    page.get_by_label("New password again").fill("nurse-new-password-2")
+    submit(page, "Change password")
+    assert page.url == f"{server}/"
+    assert page.get_by_role("heading", name="wdbc-risk").is_visible()
+
+
 def teardown_module() -> None:
     shutil.rmtree(ARTIFACTS / "tmp", ignore_errors=True)

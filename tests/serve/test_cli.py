@@ -59,6 +59,27 @@ def test_serve_adduser(tmp_path: Path) -> None:
     assert r.exit_code != 0 and "already exists" in str(r.exception)
 
 
+def test_serve_reset_password(tmp_path: Path) -> None:
+    from medkit.cli.serve import app
+    from medkit.serve.security import authenticate
+    from medkit.serve.settings import ServeSettings
+    from medkit.serve.store import Store
+
+    env = {"MEDKIT_NEW_PASSWORD": "a-long-password"}
+    assert CliRunner().invoke(app, ["adduser", "boss", "--role", "admin", "--home", str(tmp_path)], env=env).exit_code == 0
+    r = CliRunner().invoke(app, ["reset-password", "boss", "--home", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    temporary = r.output.split("temporary password for 'boss': ")[1].split()[0]
+    store = Store.open(ServeSettings(home=tmp_path))
+    with store.sf.begin() as db:
+        assert authenticate(db, "boss", "a-long-password") is None
+        user = authenticate(db, "boss", temporary)
+        assert user is not None and user.must_change_password
+    store.close()
+    r = CliRunner().invoke(app, ["reset-password", "nobody", "--home", str(tmp_path)])
+    assert r.exit_code != 0 and "no user named" in str(r.exception)
+
+
 def test_demo_hint(tmp_path: Path, clinical_bundle: Path) -> None:
     assert "No model bundles" in demo_hint(tmp_path)
     shutil.copytree(clinical_bundle, tmp_path / "clinical" / "bundle")

@@ -103,3 +103,28 @@ def adduser(
     finally:
         store.close()
     typer.echo(f"created {role} '{username}'")
+
+
+@app.command("reset-password")
+def reset_password(
+    username: Annotated[str, typer.Argument(help="User name.")],
+    db_url: DbOpt = None,
+    home: HomeOpt = None,
+) -> None:
+    """Give a user a random temporary password (printed once); their sessions and API tokens end, and they must
+    choose a new password at the next sign-in. For a locked-out administrator; otherwise use the Users page."""
+    from medkit.serve import accounts, audit
+    from medkit.serve.security import Principal
+    from medkit.serve.store import Store, cli_actor
+
+    store = Store.open(_settings(db_url, home))  # type: ignore[arg-type]
+    actor = cli_actor()
+    try:
+        with store.sf.begin() as db:
+            audit.lock_chain(db)  # before any write: one lock order (see audit.lock_chain)
+            temporary = accounts.reset_password(db, Principal(0, actor.username, actor.role, "cli"), username)
+    finally:
+        store.close()
+    # Printed to the terminal once, never logged.
+    typer.echo(f"temporary password for '{username}': {temporary}")
+    typer.echo("they must choose a new password at the next sign-in (web: /account; API: POST /api/v1/auth/password)")
