@@ -26,17 +26,18 @@ def _unauthorized(why: str) -> HTTPException:
 def optional_principal(request: Request, svc: Service = Depends(get_service)) -> Principal | None:
     """The principal from ``Authorization: Bearer`` or the session cookie, or None. A bad bearer token is an error."""
     auth = request.headers.get("authorization")
-    with svc.sf() as db:
-        if auth is not None:
-            scheme, _, token = auth.partition(" ")
-            if scheme.lower() != "bearer" or not token.strip():
-                raise _unauthorized("malformed Authorization header; use 'Bearer <token>'")
-            p = principal_from_token(db, token.strip())
-            if p is None:
-                raise _unauthorized("invalid, expired or revoked token")
-            return p
-        cookie = request.cookies.get(SESSION_COOKIE)
-        if cookie:
+    if auth is not None:
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise _unauthorized("malformed Authorization header; use 'Bearer <token>'")
+        with svc.engine.connect() as conn:  # a plain connection: the hot path of every API call
+            p = principal_from_token(conn, token.strip())
+        if p is None:
+            raise _unauthorized("invalid, expired or revoked token")
+        return p
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        with svc.sf() as db:
             return svc.codec.principal(db, cookie)
     return None
 

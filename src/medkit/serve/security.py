@@ -18,6 +18,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from medkit.core.errors import ConfigError
@@ -92,16 +93,21 @@ def issue_token(db: Session, user: User, *, days: float, name: str = "") -> str:
     return token
 
 
-def principal_from_token(db: Session, token: str) -> Principal | None:
-    row = db.execute(select(ApiToken, User).join(User, User.id == ApiToken.user_id)
+def principal_from_token(db: Session | Connection, token: str) -> Principal | None:
+    """The user of an API token, or None when it is unknown, expired, revoked or its user cannot use the API.
+
+    One indexed lookup of the token's sha256 (columns only, no ORM objects: this runs on every API call).
+    """
+    row = db.execute(select(ApiToken.revoked, ApiToken.expires_at, User.id, User.username, User.role, User.active,
+                            User.must_change_password).join(User, User.id == ApiToken.user_id)
                      .where(ApiToken.token_hash == sha256_hex(token))).first()
     if row is None:
         return None
-    tok, user = row
+    revoked, expires_at, user_id, username, role, active, must_change = row
     # A password reset revokes tokens; the flag check covers a token issued in between (belt and braces).
-    if tok.revoked or tok.expires_at <= utcnow() or not user.active or user.must_change_password:
+    if revoked or expires_at <= utcnow() or not active or must_change:
         return None
-    return Principal(user.id, user.username, user.role, "token")
+    return Principal(user_id, username, role, "token")
 
 
 class SessionCodec:
