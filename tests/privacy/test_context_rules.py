@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from medkit.privacy.context_rules import apply_context_rules, drop_impossible_dates, expand_spans
+from medkit.privacy.context_rules import apply_context_rules, drop_impossible_dates, drop_st_segments, expand_spans
 from medkit.privacy.lexicon import Lexicon
 from medkit.privacy.phi import PhiSpan
 from medkit.privacy.rules import confident_spans
@@ -21,7 +21,7 @@ def _found(text: str, spans: list[PhiSpan]) -> list[tuple[str, str]]:
 def test_relation_word_then_first_name_even_if_common() -> None:
     text = "wife, rose, left phone number. daughter Mary in. son will call. wife at bedside."
     got = _found(text, apply_context_rules([], text, _lex()))
-    assert ("rose", "RelativeProxyName") in got and ("Mary", "RelativeProxyName") in got
+    assert ("rose,", "RelativeProxyName") in got and ("Mary", "RelativeProxyName") in got  # comma joins
     assert all(w not in {"will", "at"} for w, _ in got)  # "son will call" is no name
 
 
@@ -34,18 +34,19 @@ def test_st_segment_is_not_saint() -> None:
     text = "ST WITH PVCS. moved to St Agnes."
     rules = [s for s in confident_spans(text) if s.type == "Location"]
     assert len(rules) == 2  # the pattern alone fires on both ...
-    kept = _found(text, apply_context_rules(rules, text, _lex()))
+    kept = _found(text, drop_st_segments(rules, text, _lex()))
     assert kept == [("St Agnes", "Location")]  # ... the ST segment ("with" is an everyday word) is dropped
 
 
 def test_particles_initials_and_extensions_are_joined() -> None:
-    text = "Dr. o rourke in. MS S. CARE. call 410 392 0780 x45."
+    text = "Dr. o rourke in. MS S. CARE. call 410 392 0780 x45. or (201-223-4567) per Dr Lange, ok"
     i_o = text.index("o rourke")
     i_s = text.index("S. CARE")
     spans = [PhiSpan(i_o, i_o + 1, "HCPName", "crf", 0.1), PhiSpan(i_s, i_s + 1, "PTNameInitial", "crf", 0.4)]
-    spans += [s for s in confident_spans(text) if s.type == "Phone"]
+    spans += [s for s in confident_spans(text) if s.type in {"Phone", "HCPName"}]
     got = [w for w, _ in _found(text, expand_spans(spans, text))]
     assert "o rourke" in got and "S." in got and "410 392 0780 x45." in got
+    assert "(201-223-4567)" in got and "Lange," in got  # punctuation the corpus annotates with the identifier
     rourke = text.index("rourke")
     assert _found(text, expand_spans([PhiSpan(rourke, rourke + 6, "HCPName", "crf", 0.9)], text)) == [
         ("o rourke", "HCPName")]
@@ -65,3 +66,44 @@ def test_new_patterns_date_ranges_and_apostrophe_years() -> None:
         assert want in [w for w, _ in _found(text, confident_spans(text))], text
     for text in ("HOB 30' at all times", "ht 5'6\" wt 70", "temp 37.5, 1/2 NS"):
         assert not [s for s in confident_spans(text) if s.type in {"Date", "DateYear"}], text
+
+
+def test_misspelt_found_names_are_removed_but_everyday_words_are_not() -> None:
+    from medkit.privacy.text_deid import _edits_within, _misspelled
+
+    assert _edits_within("vasquez", "vaquez", 1) and not _edits_within("vasquez", "vaseqez", 1)
+    assert _edits_within("stronczek", "stronzcek", 2) and not _edits_within("healey", "heparin", 2)
+    text = "seen by VAQUEZ and Vasquex; vasquez aware. stable."
+    covered = bytearray(len(text) + 1)
+    got = [text[s.start:s.end] for s in _misspelled({"vasquez": "HCPName"}, text, covered, {"stable": 50})]
+    assert got == ["VAQUEZ", "Vasquex"]  # exact copies are propagated by the term pattern, not here
+    assert _misspelled({"stabel": "HCPName"}, text, covered, {"stable": 50}) == []  # everyday word kept
+
+
+def test_absorbed_punctuation_is_kept_and_surrogates_stay_consistent() -> None:
+    import pandas as pd
+
+    from medkit.privacy.surrogates import SurrogateGenerator
+    from medkit.privacy.text_deid import TextDeidentifier
+
+    notes = pd.DataFrame({"patient": ["1", "1"], "text": ["per Dr Lange, call (201-223-4567) today",
+                                                         "Dr Lange aware"]})
+    model = TextDeidentifier(use_tagger=False).fit(notes, [[], []], lexicon=_lex())
+    res = model.deidentify(notes, SurrogateGenerator(key=b"k" * 32, lexicon=_lex()))
+    a, b = res.texts
+    assert "Lange" not in a + b and "4567" not in a
+    sur = b.split()[1]
+    assert f"Dr {sur}, call (" in a and a.endswith(") today")  # comma and brackets survive
+
+
+def test_threshold_choice_recall_first_then_precision_floor() -> None:
+    from types import SimpleNamespace as S
+
+    from medkit.privacy.text_deid import choose_threshold
+
+    curve = {0.01: S(recall=0.985, precision=0.60), 0.02: S(recall=0.975, precision=0.81),
+             0.05: S(recall=0.96, precision=0.88)}
+    assert choose_threshold(curve, 0.97) == 0.02  # largest threshold reaching the recall target
+    assert choose_threshold(curve, 0.99) == 0.01  # out of reach, no floor: recall first
+    assert choose_threshold(curve, 0.99, min_precision=0.80) == 0.02  # most recall keeping precision >= 0.80
+    assert choose_threshold(curve, 0.99, min_precision=0.95) == 0.01  # floor out of reach too: recall first

@@ -39,16 +39,22 @@ def train_deid(
     seed: Annotated[int, typer.Option(help="Seed of the patient-wise split.")] = 0,
     max_iter: Annotated[int, typer.Option(help="CRF L-BFGS iterations.")] = 150,
     target_recall: Annotated[float, typer.Option(help="Recall the threshold is tuned for (validation).")] = 0.99,
+    cv_folds: Annotated[int, typer.Option(help="Tune the threshold by K-fold patient-wise cross-validation "
+                                          "(0 = one validation split; K fits more).")] = 0,
+    min_precision: Annotated[float | None, typer.Option(help="Precision floor when the target recall is out of "
+                                                        "reach (e.g. 0.8); default: recall first.")] = None,
 ) -> None:
     """Train medkit's PHI tagger on the PhysioNet deid corpus (training + validation patients)."""
     from medkit.core.runs import dumps
     from medkit.privacy.text_workflow import save_model, train_on_corpus
 
-    model, info = train_on_corpus(data_dir, seed=seed, max_iterations=max_iter, target_recall=target_recall)
+    model, info = train_on_corpus(data_dir, seed=seed, max_iterations=max_iter, target_recall=target_recall,
+                                  cv_folds=cv_folds, min_precision=min_precision)
     path = save_model(model, out)
     (out / "training.json").write_text(dumps(info))
     v = info["val"]
-    typer.echo(f"threshold {info['threshold']:.2f}: validation recall {v['recall']:.3f}, precision {v['precision']:.3f}")
+    typer.echo(f"threshold {info['threshold']:.3f} ({info['tuning']}): recall {v['recall']:.3f}, "
+               f"precision {v['precision']:.3f}")
     typer.echo(f"Model: {path}")
 
 

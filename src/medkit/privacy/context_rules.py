@@ -4,9 +4,11 @@ They target the misses and false alarms found by error analysis on the *tuning* 
 deid corpus (never the held-out ones):
 
 * names right after a relation word ("wife, rose,") that the CRF scores low because the name is also an
-  everyday word: found when the word is in a first-name list;
-* a rare word right before an institution word ("on mackerer campus") is a place;
-* name particles left outside a found surname ("Dr. o rourke", "mc donald") are joined to it, and the
+  everyday word: found when the word is in a first-name list or never seen outside PHI ("husband milovan");
+* a rare word right before an institution word ("on mackerer campus") is a place, rare title-case words
+  before a credential ("Andrwe O'connell MD") are a clinician's name;
+* name particles and initials left outside a found surname ("Dr. o rourke", "M. PEPPLER", "d ross"), the
+  second part of a hyphenated name and a ward number ("quartermain2") are joined to their span, and the
   period of an initial ("MS S. CARE") or of a phone extension joins its span (half an initial is a miss);
 * tagger "dates" that are no calendar dates (``30/22``, ``0700-1900``) are dropped;
 * "St X" (Saint X) spans whose second word is an everyday word ("ST WITH", "st degree") are dropped: in
@@ -27,6 +29,8 @@ _RELATION = re.compile(r"\b(?:wife|husband|daughter|dtr|son|sister|sis|brother|b
 _INSTITUTION_AFTER = re.compile(r"\b([A-Za-z][A-Za-z']{2,}) (?:campus|hospital|hosp|rehab|nursing home|"
                                 r"medical center|med center|clinic|hospice|house|manor|center)\b", re.I)
 _PARTICLE = re.compile(r"\b(?:o|mc|mac|van|von|de|del|della|la|le|du|di|da|st|ter)['.]? ?$", re.I)
+_INITIAL_BEFORE = re.compile(r"[A-Za-z]\.? $")
+_HYPHEN_AFTER = re.compile(r"-[A-Za-z]{2,}\b")
 _NEXT_WORD = re.compile(r"['.]? ?[A-Za-z][a-z']+")
 _FIRST_NAME_GROUPS = ("fname", "fname_amb", "fname_pop", "doctor")
 _NOT_NAMES = {"will", "and", "the", "at", "in", "is", "was", "to", "who", "has", "had", "here", "also", "both",
@@ -39,7 +43,9 @@ def relation_names(text: str, lexicon: Lexicon) -> list[PhiSpan]:
     for m in _RELATION.finditer(text):
         word = m.group(2)
         lw = word.lower()
-        if lw in _NOT_NAMES or not any(lw in lexicon.groups.get(g, ()) for g in _FIRST_NAME_GROUPS):
+        listed = any(lw in lexicon.groups.get(g, ()) for g in _FIRST_NAME_GROUPS)
+        never_seen = lexicon.common.get(lw, 0) < 2 and len(lw) >= 3 and lw.isalpha()  # "husband milovan"
+        if lw in _NOT_NAMES or not (listed or never_seen):
             continue
         separated = m.group(1) is not None  # "wife, rose" / "wife named rose": a name, however common
         if separated or lexicon.common.get(lw, 0) < 10 or word[:1].isupper() and not word.isupper():
@@ -54,6 +60,18 @@ def institution_places(text: str, lexicon: Lexicon) -> list[PhiSpan]:
         lw = m.group(1).lower()
         if lexicon.common.get(lw, 0) < 3 and lw.isalpha():
             out.append(PhiSpan(m.start(1), m.end(1), "Location", "context", 0.5))
+    return out
+
+
+_CREDENTIAL = re.compile(r"\b([A-Z][a-z'A-Z]+(?: [A-Z][a-z'A-Z]+)?),? (?:MD|RN|NP|PA|CRT|RRT|PhD)\b")
+
+
+def credential_names(text: str, lexicon: Lexicon) -> list[PhiSpan]:
+    """Title-case words right before a credential ("Andrwe O'connell MD") that are not everyday words."""
+    out = []
+    for m in _CREDENTIAL.finditer(text):
+        if max(lexicon.common.get(w, 0) for w in m.group(1).lower().split()) < 3:
+            out.append(PhiSpan(m.start(1), m.end(1), "HCPName", "context", 0.5))
     return out
 
 
@@ -99,19 +117,33 @@ def expand_spans(spans: list[PhiSpan], text: str) -> list[PhiSpan]:
             pre = _PARTICLE.search(text, max(0, start - 6), start)
             if pre and (pre.start() == 0 or not text[pre.start() - 1].isalnum()):
                 start = pre.start()
+            ini = _INITIAL_BEFORE.search(text, max(0, start - 4), start)  # "M. PEPPLER", "d ross"
+            if ini and (ini.start() == 0 or not text[ini.start() - 1].isalnum()) and ini.group(0)[:2] not in {"a ", "I "}:
+                start = ini.start()
+            hy = _HYPHEN_AFTER.match(text, end)  # "Retterer-moore"
+            end = hy.end() if hy else end
             if _PARTICLE.fullmatch(piece.strip() + " "):  # "o" found, "rourke" not: the surname follows
                 nxt = _NEXT_WORD.match(text, end)
                 end = nxt.end() if nxt else end
+        if s.type == "Location" and piece.isalpha():  # "quartermain2" (ward number attached)
+            dg = re.compile(r"\d{1,3}\b").match(text, end)
+            end = dg.end() if dg else end
+        if s.type in NAME_TYPES | {"Phone"} and end < len(text) and text[end] in ",:;)" and not piece[-1:].isspace():
+            end += 1  # the corpus annotates "Lange," and "4455)": punctuation joins, surrogates keep it
+        if s.type == "Phone" and start > 0 and text[start - 1] == "(":
+            start -= 1
         if end < len(text) and text[end] == "." and (
                 (s.type in NAME_TYPES and len(piece.strip()) == 1 and piece.strip().isalpha())
-                or (s.type == "Phone" and re.search(r"(?i)\b(?:x|ext\.?) ?\d{1,5}$", piece.strip()))):
+                or s.type == "Phone"):
             end += 1
         out.append(PhiSpan(start, end, s.type, s.source, s.score) if (start, end) != (s.start, s.end) else s)
     return merge_spans(out, text)
 
 
 def apply_context_rules(spans: list[PhiSpan], text: str, lexicon: Lexicon) -> list[PhiSpan]:
-    """All of the above, in order: add context spans, drop ST segments, expand."""
-    spans = drop_impossible_dates(drop_st_segments(spans, text, lexicon), text)
-    spans = merge_spans(spans + relation_names(text, lexicon) + institution_places(text, lexicon), text)
+    """Add context spans, drop impossible dates, expand (:func:`drop_st_segments` runs on the rule spans
+    before they are merged with the tagger's, so that a dropped rule hit never takes tagger spans with it)."""
+    spans = drop_impossible_dates(spans, text)
+    extra = relation_names(text, lexicon) + institution_places(text, lexicon) + credential_names(text, lexicon)
+    spans = merge_spans(spans + extra, text)
     return expand_spans(spans, text)

@@ -21,7 +21,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from medkit.core.errors import DataError, NotFittedError, PrivacyError
-from medkit.privacy.context_rules import apply_context_rules
+from medkit.privacy.context_rules import apply_context_rules, drop_st_segments
 from medkit.privacy.lexicon import Lexicon
 from medkit.privacy.phi import NAME_TYPES, PhiSpan, merge_spans
 from medkit.privacy.rules import confident_spans
@@ -29,6 +29,8 @@ from medkit.privacy.surrogates import SurrogateGenerator
 from medkit.privacy.tagger import CrfPhiTagger, note_features, token_labels
 
 _PROPAGATE = NAME_TYPES | {"Location"}
+THRESHOLD_GRID = (0.002, 0.005, 0.01, 0.015) + tuple(float(x) for x in np.round(np.arange(0.02, 0.62, 0.02), 2))
+_EDGE_PUNCT = re.compile(r"(\(?)(.*?\w.*?)([,:;.)]?)", re.S)
 
 
 @dataclass
@@ -82,18 +84,22 @@ class TextDeidentifier(BaseEstimator):
     context_rules
         Apply :mod:`medkit.privacy.context_rules` (relation-word names, places before institution words,
         span expansion, ST-segment filter).
+    fuzzy_propagate
+        Also remove misspellings of found names (one edit for names of 5-7 letters, two from 8 letters:
+        "Vasquez" -> "Vasques", "VAQUEZ"), when the misspelt word is not an everyday word.
     propagate_min_score
         Only spans at least this confident (rules: 1, CRF: its marginal) are propagated to other notes.
     """
 
     def __init__(self, threshold: float = 0.2, use_tagger: bool = True, propagate: bool = True,
                  c1: float = 0.05, c2: float = 0.05, max_iterations: int = 150, context_rules: bool = True,
-                 propagate_min_score: float = 0.0) -> None:
+                 propagate_min_score: float = 0.0, fuzzy_propagate: bool = False) -> None:
         self.threshold = threshold
         self.use_tagger = use_tagger
         self.propagate = propagate
         self.context_rules = context_rules
         self.propagate_min_score = propagate_min_score
+        self.fuzzy_propagate = fuzzy_propagate
         self.c1 = c1
         self.c2 = c2
         self.max_iterations = max_iterations
@@ -147,6 +153,8 @@ class TextDeidentifier(BaseEstimator):
         spans: list[list[PhiSpan]] = []
         for text, (rules, scored) in zip(texts, cands, strict=True):
             crf = [PhiSpan(s, e, typ, "crf", p) for s, e, p, typ in scored if p >= thr]
+            if self.context_rules:
+                rules = drop_st_segments(rules, text, self.lexicon_)
             merged = _extend_institutions(merge_spans(rules + crf, text), text)
             spans.append(apply_context_rules(merged, text, self.lexicon_) if self.context_rules else merged)
         self.n_propagated_ = 0
@@ -191,15 +199,17 @@ class TextDeidentifier(BaseEstimator):
             for m in pat.finditer(texts[i]):
                 if not all(covered[m.start():m.end()]):
                     extra.append(PhiSpan(m.start(), m.end(), found[m.group(0).lower()], "propagated", 0.5))
+            if self.fuzzy_propagate:
+                extra += _misspelled(found, texts[i], covered, self.lexicon_.common)
             if extra:
                 self.n_propagated_ += len(extra)
                 spans[i] = merge_spans(spans[i] + extra, texts[i])
 
     def tune_threshold(self, notes: pd.DataFrame, gold: Sequence[list[PhiSpan]], target_recall: float = 0.99,
-                       grid: Sequence[float] = (0.002, 0.005, 0.01, 0.015) + tuple(np.round(np.arange(0.02, 0.62, 0.02), 2))) -> dict[float, Any]:
-        """Set ``threshold`` to the largest value whose span recall on ``notes`` reaches ``target_recall``.
+                       grid: Sequence[float] = THRESHOLD_GRID, min_precision: float | None = None) -> dict[float, Any]:
+        """Set ``threshold`` on validation patients (never the test patients); see :func:`choose_threshold`.
 
-        Use validation patients (never the test patients). Returns ``{threshold: DetectionScores}``.
+        Returns ``{threshold: DetectionScores}``.
         """
         from medkit.privacy.text_eval import score_detection
 
@@ -207,8 +217,7 @@ class TextDeidentifier(BaseEstimator):
         cands = [self._note_candidates(str(t), str(p)) for p, t in zip(notes["patient"], notes["text"], strict=True)]
         texts = [str(t) for t in notes["text"]]
         results = {float(t): score_detection(texts, gold, self._finalise(notes, cands, float(t))) for t in grid}
-        ok = [t for t, r in results.items() if r.recall >= target_recall]
-        self.threshold = max(ok) if ok else min(results)
+        self.threshold = choose_threshold(results, target_recall, min_precision)
         return results
 
     # ---------------------------------------------------------------- replacing
@@ -233,7 +242,11 @@ class TextDeidentifier(BaseEstimator):
             pieces, last = [], 0
             for s in sorted(sp):
                 pieces.append(text[last:s.start])
-                pieces.append(gen.surrogate(text[s.start:s.end], s.type, pat))
+                # punctuation a span absorbed ("Lange,", "(410-555-9876)") stays; the surrogate is keyed on the
+                # identifier alone, so "Lange," and "Lange" get the same surrogate
+                m = _EDGE_PUNCT.fullmatch(text[s.start:s.end])
+                lead, core, trail = (m.group(1), m.group(2), m.group(3)) if m else ("", text[s.start:s.end], "")
+                pieces.append(lead + gen.surrogate(core, s.type, pat) + trail)
                 counts[s.type] += 1
                 last = s.end
             pieces.append(text[last:])
@@ -248,6 +261,9 @@ class TextDeidentifier(BaseEstimator):
 
 _INSTITUTION = re.compile(r"[ .]*(?:rehab(?:ilitation)?|hospital|hosp|medical|center|centre|memorial|general|clinic|"
                           r"nursing|home|manor|hospice|health|healthcare|university|institute)\b", re.I)
+_STRICT_WORDS = r"(?:hospital|hosp|medical center|med center|rehab|clinic|nursing home|hospice|assisted living)\b"
+_INSTITUTION_STRICT = re.compile(r" " + _STRICT_WORDS, re.I)
+_WORD_THEN_INSTITUTION = re.compile(r" ([A-Za-z]{3,})(?= " + _STRICT_WORDS + ")", re.I)
 _SAINT = re.compile(r"\b(?:st|saint)\.? ?$", re.I)
 
 
@@ -255,7 +271,12 @@ def _extend_institutions(spans: list[PhiSpan], text: str) -> list[PhiSpan]:
     """Grow Location spans over a following institution word ("Baltimore Rehab") and a leading "St."."""
     out = []
     for s in spans:
+        if s.type in NAME_TYPES and _INSTITUTION_STRICT.match(text, s.end):  # "St Mary Hospital" is a place
+            s = PhiSpan(s.start, s.end, "Location", s.source, s.score)
         if s.type == "Location":
+            two = _WORD_THEN_INSTITUTION.match(text, s.end)  # "sacred" found, "heart hosp" follows
+            if two:
+                s = PhiSpan(s.start, two.end(1), s.type, s.source, s.score)
             m = _INSTITUTION.match(text, s.end)
             end = m.end() if m else s.end
             pre = _SAINT.search(text, max(0, s.start - 7), s.start)
@@ -263,6 +284,39 @@ def _extend_institutions(spans: list[PhiSpan], text: str) -> list[PhiSpan]:
             s = PhiSpan(start, end, s.type, s.source, s.score)
         out.append(s)
     return merge_spans(out, text)
+
+
+def _edits_within(a: str, b: str, k: int) -> bool:
+    """Levenshtein distance of ``a`` and ``b`` is at most ``k`` (banded dynamic programme)."""
+    if abs(len(a) - len(b)) > k:
+        return False
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb))
+        if min(cur) > k:
+            return False
+        prev = cur
+    return prev[-1] <= k
+
+
+def _misspelled(found: Mapping[str, str], text: str, covered: bytearray, common: Mapping[str, int]
+                ) -> list[PhiSpan]:
+    """Spans of words in ``text`` that are near-misspellings of found single-word names/places."""
+    names = [(t, typ) for t, typ in found.items() if typ in _PROPAGATE and t.isalpha() and len(t) >= 5]
+    out: list[PhiSpan] = []
+    if not names:
+        return out
+    for m in re.finditer(r"[A-Za-z]{5,}", text):
+        w = m.group(0).lower()
+        if w in found or common.get(w, 0) >= 3 or all(covered[m.start():m.end()]):
+            continue
+        for t, typ in names:
+            if t[0] == w[0] and _edits_within(t, w, 1 if len(t) < 8 else 2):
+                out.append(PhiSpan(m.start(), m.end(), typ, "propagated", 0.5))
+                break
+    return out
 
 
 def _non_phi_vocabulary(patients: list[str], texts: list[str], gold: Sequence[list[PhiSpan]]
@@ -306,3 +360,18 @@ def _verify_removed(terms: Mapping[str, Mapping[str, str]], patients: list[str],
         if pat in pats and pats[pat].search(text):
             raise PrivacyError("a found identifier is still present after surrogate replacement",
                                where=f"patient {pat}", fix="report this as a medkit bug; nothing was written")
+
+
+def choose_threshold(results: Mapping[float, Any], target_recall: float, min_precision: float | None = None) -> float:
+    """Pick a threshold from ``{threshold: DetectionScores}`` measured on tuning patients.
+
+    The largest threshold reaching ``target_recall`` (with precision >= ``min_precision`` when given);
+    when none does, with ``min_precision`` the smallest threshold that keeps that precision (the most recall
+    the precision floor allows), otherwise the smallest threshold of the grid (recall first).
+    """
+    floor = -1.0 if min_precision is None else min_precision
+    ok = [t for t, r in results.items() if r.recall >= target_recall and r.precision >= floor]
+    if ok:
+        return max(ok)
+    keep = [t for t, r in results.items() if r.precision >= floor]
+    return min(keep) if keep and min_precision is not None else min(results)

@@ -83,14 +83,19 @@ def corpus_split(groups: np.ndarray, seed: int = 0, test_size: float = 0.25, val
 
 
 def train_on_corpus(data_dir: str | Path | None = None, *, seed: int = 0, max_iterations: int = 150,
-                    target_recall: float = 0.99, refit: bool = True) -> tuple[TextDeidentifier, dict[str, Any]]:
-    """Fit on the training patients, tune the threshold on validation patients, optionally refit on both.
+                    target_recall: float = 0.99, refit: bool = True, cv_folds: int = 0,
+                    min_precision: float | None = None) -> tuple[TextDeidentifier, dict[str, Any]]:
+    """Fit on the tuning patients and choose the threshold there; the test patients are never touched.
 
-    Returns the model and an info dict with the split (patient ids), the chosen threshold and the
-    validation scores. The test patients are never touched here.
+    ``cv_folds=0``: fit on the training patients, tune on the validation patients, optionally refit on both.
+    ``cv_folds=K>=2``: K-fold patient-wise cross-validation over training + validation patients; the threshold
+    is chosen on the pooled out-of-fold predictions (:func:`~medkit.privacy.text_deid.choose_threshold`,
+    with ``min_precision`` as precision floor) and the model is refit on all tuning patients.
+    Returns the model and an info dict (split patient ids, threshold, tuning scores, tuning curve).
     """
     from medkit.data.registry import load_dataset
     from medkit.privacy.lexicon import Lexicon, known_names
+    from medkit.privacy.text_deid import choose_threshold
 
     ds = load_dataset("deid-physionet", data_dir=data_dir)
     notes = ds.data
@@ -103,18 +108,55 @@ def train_on_corpus(data_dir: str | Path | None = None, *, seed: int = 0, max_it
     def part(idx: np.ndarray) -> tuple[pd.DataFrame, list[Any]]:
         return notes.iloc[idx].reset_index(drop=True), [gold[i] for i in idx]
 
-    model = TextDeidentifier(max_iterations=max_iterations)
-    model.fit(*part(split.train), lexicon=lex, known_names=kn)
-    val_scores = model.tune_threshold(*part(split.val), target_recall=target_recall)
-    thr = model.threshold
-    if refit:
-        both = np.concatenate([split.train, split.val])
-        model.fit(*part(both), lexicon=lex, known_names=kn)
+    pool = np.concatenate([split.train, split.val])
+    if cv_folds >= 2:
+        scores = _cross_validated_scores(part, groups, pool, cv_folds, seed, lex, kn, max_iterations)
+        thr = choose_threshold(scores, target_recall, min_precision)
+        model = TextDeidentifier(max_iterations=max_iterations).fit(*part(pool), lexicon=lex, known_names=kn)
         model.threshold = thr
-    info = {"threshold": thr, "seed": seed, "val": val_scores[thr].as_dict(),
+        tuning = f"{cv_folds}-fold patient-wise cross-validation on {len(set(groups[pool]))} tuning patients"
+    else:
+        model = TextDeidentifier(max_iterations=max_iterations)
+        model.fit(*part(split.train), lexicon=lex, known_names=kn)
+        scores = model.tune_threshold(*part(split.val), target_recall=target_recall, min_precision=min_precision)
+        thr = model.threshold
+        tuning = f"validation patients ({len(set(groups[split.val]))})"
+        if refit:
+            model.fit(*part(pool), lexicon=lex, known_names=kn)
+            model.threshold = thr
+    info = {"threshold": thr, "seed": seed, "tuning": tuning, "val": scores[thr].as_dict(),
+            "curve": {t: {"recall": r.recall, "precision": r.precision} for t, r in scores.items()},
             "patients": {k: sorted(set(groups[getattr(split, k)].tolist())) for k in ("train", "val", "test")},
             "provenance": ds.provenance()}
     return model, info
+
+
+def _cross_validated_scores(part: Any, groups: np.ndarray, pool: np.ndarray, k: int, seed: int, lex: Any, kn: Any,
+                            max_iterations: int) -> dict[float, Any]:
+    """Out-of-fold detection scores per threshold over the tuning patients (each fold scored by a model
+    that never saw its patients)."""
+    from medkit.privacy.text_deid import THRESHOLD_GRID
+    from medkit.privacy.text_eval import score_detection
+
+    pats = np.array(sorted(set(groups[pool].tolist())))
+    np.random.default_rng(seed + 17).shuffle(pats)
+    fold_of = {p: i % k for i, p in enumerate(pats.tolist())}
+    folds = []
+    for f in range(k):
+        tr = np.array([i for i in pool if fold_of[groups[i]] != f])
+        te = np.array([i for i in pool if fold_of[groups[i]] == f])
+        tn, tg = part(tr)
+        m = TextDeidentifier(max_iterations=max_iterations).fit(tn, tg, lexicon=lex, known_names=kn)
+        fn, fg = part(te)
+        cands = [m._note_candidates(str(t), str(p)) for p, t in zip(fn["patient"], fn["text"], strict=True)]
+        folds.append((m, fn, fg, cands))
+    texts = [str(t) for _, fn, _, _ in folds for t in fn["text"]]
+    gold = [g for _, _, fg, _ in folds for g in fg]
+    out = {}
+    for thr in THRESHOLD_GRID:
+        pred = [s for m, fn, _, c in folds for s in m._finalise(fn, c, float(thr))]
+        out[float(thr)] = score_detection(texts, gold, pred)
+    return out
 
 
 def save_model(model: TextDeidentifier, folder: str | Path) -> Path:
