@@ -107,3 +107,28 @@ def test_threshold_choice_recall_first_then_precision_floor() -> None:
     assert choose_threshold(curve, 0.99) == 0.01  # out of reach, no floor: recall first
     assert choose_threshold(curve, 0.99, min_precision=0.80) == 0.02  # most recall keeping precision >= 0.80
     assert choose_threshold(curve, 0.99, min_precision=0.95) == 0.01  # floor out of reach too: recall first
+
+
+def test_patterns_from_the_out_of_fold_error_analysis() -> None:
+    cases = {
+        "PMH: CABG 81, Redo CABG 84, MVR,MI 1992. HTN": ["81", "84", "1992"],
+        "prostate CA'88, GERD, fx 5/97, echo 8/87": ["'88", "5/97", "8/87"],
+        "Nursing Progress Note \n28 Oct, 88 0700-1245": ["28 Oct, 88"],
+        "lives at 19 Clover St. in town": ["19 Clover St."],
+        "per Dr. Cole, and Dr. o rourke in room": ["Cole", "o rourke"],
+        "POSSIBLE MI IN 1980S AFTER": ["1980S"],
+        "NIDDM. 09 PTCA to LCX": ["09"],
+    }
+    for text, wants in cases.items():
+        got = [w for w, _ in _found(text, confident_spans(text))]
+        for w in wants:
+            assert w in got, (text, w, got)
+    for text in ("DR AND FAMILY MEETING", "Dr. aware of K 3.2", "CA 10.2, MI 0.5 ng", "HR 70'S-80'S"):
+        assert not [s for s in confident_spans(text) if s.type in {"HCPName", "DateYear", "Date"}], text
+
+
+def test_clinician_before_credential() -> None:
+    text = "Social: Andrwe O'connell MD spoke with daughter. Stoma RN aware."
+    lex = _lex()
+    lex.common["stoma"] = 40
+    assert _found(text, apply_context_rules([], text, lex)) == [("Andrwe O'connell", "HCPName")]
