@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["InvalidRow", "StandardiseResult", "canonical", "mol_from_smiles", "quiet_rdkit", "standardise_smiles"]
+__all__ = ["InvalidRow", "StandardiseResult", "canonical", "mol_from_smiles", "parse_smiles", "quiet_rdkit",
+           "standardise_smiles"]
 
 MAX_HEAVY_ATOMS = 150  # far above drug-like (MOSES ≤ 27; approved drugs rarely > 100); catches polymers/garbage
 
@@ -65,11 +66,14 @@ class StandardiseResult:
         Per-row reports for the ``None`` entries.
     corrections
         Counts of changes made to valid rows: ``salt_stripped``, ``neutralised``, ``changed`` (any change).
+    mols
+        RDKit molecules per input (``None`` for invalid rows), filled by :func:`parse_smiles` only.
     """
 
     smiles: list[str | None]
     invalid: list[InvalidRow] = field(default_factory=list)
     corrections: dict[str, int] = field(default_factory=dict)
+    mols: list[Any] | None = None  # parsed molecules, one per input (only from parse_smiles)
 
     @property
     def valid_index(self) -> np.ndarray:
@@ -95,10 +99,9 @@ class StandardiseResult:
         return [{"index": r.index, "smiles": r.smiles, "reason": r.reason} for r in self.invalid]
 
 
-def _standardise_one(smiles: Any, *, strip_salts: bool, neutralise: bool, max_heavy_atoms: int,
-                     counts: Counter[str]) -> tuple[str | None, str]:
+def _parse_checked(smiles: Any, max_heavy_atoms: int) -> tuple[Any, str]:
+    """Parse + sanitise + size check: ``(mol, "")`` or ``(None, reason)``."""
     from rdkit import Chem
-    from rdkit.Chem.MolStandardize import rdMolStandardize
 
     if smiles is None or (isinstance(smiles, float) and np.isnan(smiles)):
         return None, "empty: missing value"
@@ -119,6 +122,17 @@ def _standardise_one(smiles: Any, *, strip_salts: bool, neutralise: bool, max_he
         return None, "empty: no heavy atoms"
     if heavy > max_heavy_atoms:
         return None, f"too large: {heavy} heavy atoms > limit {max_heavy_atoms}"
+    return mol, ""
+
+
+def _standardise_one(smiles: Any, *, strip_salts: bool, neutralise: bool, max_heavy_atoms: int,
+                     counts: Counter[str]) -> tuple[str | None, str]:
+    from rdkit import Chem
+    from rdkit.Chem.MolStandardize import rdMolStandardize
+
+    mol, reason = _parse_checked(smiles, max_heavy_atoms)
+    if mol is None:
+        return None, reason
     try:
         before = Chem.MolToSmiles(mol)
         mol = rdMolStandardize.Cleanup(mol)
@@ -170,3 +184,21 @@ def standardise_smiles(smiles: Sequence[Any], *, strip_salts: bool = True, neutr
         if res is None:
             invalid.append(InvalidRow(i, s if isinstance(s, str) else repr(s), reason))
     return StandardiseResult(out, invalid, dict(counts))
+
+
+def parse_smiles(smiles: Sequence[Any], *, max_heavy_atoms: int = MAX_HEAVY_ATOMS) -> StandardiseResult:
+    """The cheap half of :func:`standardise_smiles`: parse, sanitise and size-check only (~0.3 ms instead of
+    ~3 ms per molecule), for inputs that are already standardised. Same per-row reasons for invalid rows;
+    valid rows keep their input spelling (stripped) and ``mols`` holds the parsed molecules (``None`` if invalid)
+    so callers need not parse again."""
+    quiet_rdkit()
+    out: list[str | None] = []
+    mols: list[Any] = []
+    invalid: list[InvalidRow] = []
+    for i, s in enumerate(smiles):
+        mol, reason = _parse_checked(s, max_heavy_atoms)
+        out.append(s.strip() if mol is not None else None)
+        mols.append(mol)
+        if mol is None:
+            invalid.append(InvalidRow(i, s if isinstance(s, str) else repr(s), reason))
+    return StandardiseResult(out, invalid, {}, mols)

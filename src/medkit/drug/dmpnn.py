@@ -18,10 +18,28 @@ import torch
 from sklearn.base import BaseEstimator
 from torch import nn
 
-from medkit.drug.featurize import ATOM_DIM, BOND_DIM, BatchGraph, MolGraph, batch_graphs, mol_graph
+from medkit.core.errors import ConfigError
+from medkit.drug.featurize import ATOM_DIM, BOND_DIM, BatchGraph, GraphCache, MolGraph, batch_graphs, mol_graph
 from medkit.drug.predictors import AtomAttribution, MoleculePredictorMixin, _valid_mol
 
 __all__ = ["DMPNN", "DMPNNModel", "masked_loss"]
+
+
+_ROWS = 64
+
+
+def _linear(layer: nn.Linear, t: torch.Tensor) -> torch.Tensor:
+    """``layer(t)`` in fp32 out, with the row count padded to a multiple of 64 under bf16 autocast.
+
+    Why: oneDNN builds (JIT-compiles) a bf16 matmul kernel per input shape, and every batch of molecules has a
+    different number of bonds, so unpadded bf16 training was slower than fp32 (measured 1.8 vs 1.2 ms/molecule).
+    Padding makes shapes repeat; the padded rows are zeros and are cut off again (no effect on the result).
+    """
+    n = t.shape[0]
+    if not torch.is_autocast_enabled("cpu") or n % _ROWS == 0:
+        return layer(t).float()
+    pad = _ROWS - n % _ROWS
+    return layer(nn.functional.pad(t, (0, 0, 0, pad)))[:n].float()
 
 
 class DMPNN(nn.Module):
@@ -40,20 +58,22 @@ class DMPNN(nn.Module):
     def encode(self, g: BatchGraph, x: torch.Tensor | None = None) -> torch.Tensor:
         """Molecule embeddings ``(n_mols, hidden)``; ``x`` overrides the atom features (for attributions)."""
         x = g.x if x is None else x  # (A, ATOM_DIM)
-        h0 = torch.relu(self.W_i(torch.cat([x[g.src], g.e], dim=1)))  # (E, H)
+        # Matrix products may run in bf16 under autocast (precision="bf16"); sums over neighbours and atoms are
+        # accumulated in fp32 so the reduced precision stays in the products only.
+        h0 = torch.relu(_linear(self.W_i, torch.cat([x[g.src], g.e], dim=1)))  # (E, H)
         h = h0
         for _ in range(self.depth - 1):
-            incoming = torch.zeros(x.shape[0], h.shape[1], dtype=h.dtype).index_add_(0, g.dst, h)  # (A, H)
+            incoming = torch.zeros(x.shape[0], h.shape[1]).index_add_(0, g.dst, h)  # (A, H)
             m = incoming[g.src] - h[g.rev]  # (E, H): all messages into u except the reverse edge
-            h = torch.relu(h0 + self.W_h(m))
-        agg = torch.zeros(x.shape[0], h.shape[1], dtype=h.dtype).index_add_(0, g.dst, h)  # (A, H)
-        atoms = torch.relu(self.W_o(torch.cat([x, agg], dim=1)))  # (A, H)
-        pooled = torch.zeros(g.n_mols, atoms.shape[1], dtype=atoms.dtype).index_add_(0, g.batch, atoms)
+            h = torch.relu(h0 + _linear(self.W_h, m))
+        agg = torch.zeros(x.shape[0], h.shape[1]).index_add_(0, g.dst, h)  # (A, H)
+        atoms = torch.relu(_linear(self.W_o, torch.cat([x, agg], dim=1)))  # (A, H)
+        pooled = torch.zeros(g.n_mols, atoms.shape[1]).index_add_(0, g.batch, atoms)
         counts = torch.bincount(g.batch, minlength=g.n_mols).clamp(min=1).unsqueeze(1)
         return pooled / counts  # (M, H) mean aggregation
 
     def forward(self, g: BatchGraph, x: torch.Tensor | None = None) -> torch.Tensor:
-        return self.head(self.encode(g, x))  # (M, T)
+        return self.head(self.encode(g, x)).float()  # (M, T)
 
 
 def masked_loss(pred: torch.Tensor, y: torch.Tensor, task_type: str) -> torch.Tensor:
@@ -100,13 +120,25 @@ class DMPNNModel(MoleculePredictorMixin, BaseEstimator):
         Trainer settings (AdamW, cosine schedule); with validation data the best epoch is restored.
     ensemble_size
         Members trained with seeds ``seed, seed+1, …``; prediction = mean, uncertainty = variance.
+    standardise
+        Run RDKit standardisation on every input (default, ~3 ms/molecule); ``False`` = parse, sanitise and
+        size-check only, for SMILES that are already standardised (invalid rows are still reported).
+    precision
+        ``"bf16"`` runs the matrix products under bf16 autocast (training and prediction; weights, optimiser
+        and neighbour/atom sums stay fp32). ~2-3x faster on CPUs with AMX / AVX512-BF16.
+
+    Molecule graphs are featurised once and kept in a bounded cache keyed by SMILES (``graph_cache_``), so
+    validation every epoch, ensemble members and repeated predictions reuse them.
     """
 
     def __init__(self, task_type: Literal["regression", "classification"] = "regression", hidden: int = 300,
                  depth: int = 3, ffn_hidden: int = 300, dropout: float = 0.0, epochs: int = 50, batch_size: int = 50,
                  lr: float = 1e-3, weight_decay: float = 0.0, patience: int | None = 10, ensemble_size: int = 1,
-                 seed: int = 0, checkpoint_dir: str | None = None, progress: bool = True) -> None:
+                 seed: int = 0, checkpoint_dir: str | None = None, progress: bool = True, standardise: bool = True,
+                 precision: Literal["fp32", "bf16"] = "fp32") -> None:
         self.task_type = task_type
+        self.standardise = standardise
+        self.precision = precision
         self.hidden = hidden
         self.depth = depth
         self.ffn_hidden = ffn_hidden
@@ -121,11 +153,21 @@ class DMPNNModel(MoleculePredictorMixin, BaseEstimator):
         self.checkpoint_dir = checkpoint_dir
         self.progress = progress
 
-    @staticmethod
-    def _graphs(smiles: Sequence[str]) -> list[MolGraph]:
-        from medkit.drug.chem import mol_from_smiles
+    def _graphs(self, smiles: Sequence[str], mols: Sequence[Any] | None = None) -> list[MolGraph]:
+        if getattr(self, "graph_cache_", None) is None:
+            self.graph_cache_ = GraphCache()
+        cache = self.graph_cache_
+        if mols is None:
+            return [cache.get(s) for s in smiles]
+        return [cache.get(s, m) for s, m in zip(smiles, mols, strict=True)]
 
-        return [mol_graph(mol_from_smiles(s)) for s in smiles]
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(super().__getstate__())
+        state.pop("graph_cache_", None)  # a cache, not model state: keep pickles/bundles small
+        return state
+
+    def _autocast(self) -> Any:
+        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16")
 
     def fit(self, smiles: Sequence[str], y: Any, val_smiles: Sequence[str] | None = None,
             val_y: Any = None) -> DMPNNModel:
@@ -134,7 +176,11 @@ class DMPNNModel(MoleculePredictorMixin, BaseEstimator):
 
         std, keep, Y = self._check_fit_inputs(smiles, y)
         Y = Y[keep]
-        graphs = self._graphs([std.smiles[i] for i in keep])  # type: ignore[misc]
+        if self.precision not in {"fp32", "bf16"}:
+            raise ConfigError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}", where="precision",
+                              fix="use 'fp32' (default) or 'bf16' on a CPU with bf16 support")
+        graphs = self._graphs([std.smiles[i] for i in keep],  # type: ignore[misc]
+                              None if std.mols is None else [std.mols[i] for i in keep])
         self.n_tasks_ = Y.shape[1]
         if self.task_type == "regression":
             self.y_mean_ = np.nanmean(Y, axis=0)
@@ -144,17 +190,19 @@ class DMPNNModel(MoleculePredictorMixin, BaseEstimator):
         train = _GraphSet(graphs, (Y - self.y_mean_) / self.y_std_)
         val = None
         if val_smiles is not None and val_y is not None:
-            from medkit.drug.chem import standardise_smiles
             from medkit.drug.predictors import as_2d_targets
 
-            vs = standardise_smiles(val_smiles)
+            vs = self._prepare(val_smiles)
             vY = as_2d_targets(val_y)[vs.valid_index]
-            val = _GraphSet(self._graphs(vs.valid_smiles), (vY - self.y_mean_) / self.y_std_)
+            vm = None if vs.mols is None else [vs.mols[i] for i in vs.valid_index]
+            val = _GraphSet(self._graphs(vs.valid_smiles, vm), (vY - self.y_mean_) / self.y_std_)
         task_type = self.task_type
 
         def loss_fn(model: nn.Module, batch: tuple[torch.Tensor, BatchGraph]) -> torch.Tensor:
             yb, g = batch
-            return masked_loss(model(g), yb, task_type)
+            with self._autocast():
+                out = model(g)
+            return masked_loss(out, yb, task_type)
 
         self.models_: list[DMPNN] = []
         self.histories_: list[list[dict[str, float]]] = []
@@ -173,19 +221,20 @@ class DMPNNModel(MoleculePredictorMixin, BaseEstimator):
         self.train_smiles_ = [std.smiles[i] for i in keep]
         return self
 
-    def _member_outputs(self, graphs: list[MolGraph], batch: int = 256) -> np.ndarray:
+    def _member_outputs(self, graphs: list[MolGraph], batch: int = 128) -> np.ndarray:
         """``(K, n, T)`` member predictions on the original scale (probabilities for classification)."""
         outs = []
-        with torch.no_grad():
+        # ~128 molecules per batch keeps the (E, H) message tensors in cache (measured faster than 32 or 1024)
+        batches = [batch_graphs(graphs[i:i + batch]) for i in range(0, len(graphs), batch)]  # built once for all
+        with torch.no_grad(), self._autocast():
             for net in self.models_:
                 net.eval()
-                parts = [net(batch_graphs(graphs[i:i + batch])).numpy() for i in range(0, len(graphs), batch)]
-                z = np.concatenate(parts)
+                z = np.concatenate([net(b).numpy() for b in batches])
                 outs.append(z * self.y_std_ + self.y_mean_ if self.task_type == "regression" else 1 / (1 + np.exp(-z)))
         return np.stack(outs)
 
-    def _predict_valid(self, smiles: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        members = self._member_outputs(self._graphs(smiles))
+    def _predict_valid(self, smiles: list[str], mols: list[Any] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        members = self._member_outputs(self._graphs(smiles, mols))
         var = members.var(axis=0) if len(members) > 1 else np.full(members.shape[1:], np.nan)
         return members.mean(axis=0), var
 
