@@ -40,24 +40,29 @@ def _csv_list(text: str | None) -> list[str] | None:
     return [t.strip() for t in text.split(",") if t.strip()] if text else None
 
 
-def _train_table(table: Path, out: Path | None, treatment: str | None, outcome: str | None,
-                 covariates: str | None, exclude: str | None, arm_labels: str | None, reference: int | None,
-                 lower_is_better: bool, design: str, unit: str, n_boot: int, seed: int) -> None:
+def _table_spec(treatment: str | None, outcome: str | None, covariates: str | None, exclude: str | None,
+                arm_labels: str | None, reference: int | None, lower_is_better: bool, design: str, unit: str) -> object:
     from medkit.core.config import validate_config
     from medkit.core.errors import ConfigError
-    from medkit.data.tabular import read_csv
-    from medkit.treatment.serving import load_predictor
-    from medkit.treatment.table import TreatmentTable, train_table_bundle
+    from medkit.treatment.table import TreatmentTable
 
     if not treatment or not outcome:
-        raise ConfigError("--table needs --treatment and --outcome", where="medkit treatment train",
+        raise ConfigError("--table needs --treatment and --outcome", where="medkit treatment",
                           fix="e.g. --table trial.csv --treatment arm --outcome cd4_20w")
-    spec = validate_config(TreatmentTable, {
+    return validate_config(TreatmentTable, {
         "treatment": treatment, "outcome": outcome, "covariates": _csv_list(covariates),
         "exclude": _csv_list(exclude) or [], "arm_labels": _csv_list(arm_labels), "reference": reference,
         "higher_is_better": not lower_is_better, "design": design, "unit": unit}, source="command line")
-    bundle = train_table_bundle(read_csv(table), spec, out or Path(f"{table.stem}_bundle"), name=table.stem,
-                                n_boot=n_boot, seed=seed)
+
+
+def _train_table(table: Path, out: Path | None, spec: object, n_boot: int, seed: int) -> None:
+    from medkit.data.tabular import read_csv
+    from medkit.treatment.serving import load_predictor
+    from medkit.treatment.table import train_table_bundle
+
+    design = spec.design  # type: ignore[attr-defined]
+    bundle = train_table_bundle(read_csv(table), spec, out or Path(f"{table.stem}_bundle"),  # type: ignore[arg-type]
+                                name=table.stem, n_boot=n_boot, seed=seed)
     pol = load_predictor(bundle)
     typer.echo(f"Bundle: {bundle}\nArms: {pol.arm_names}; default (best overall) arm: "
                f"{pol.arm_names[pol.policy.default_arm_]}; design: {design} — "
@@ -86,8 +91,9 @@ def train(config: ConfigOpt = None, set_: SetOpt = None, data_dir: DataOpt = Non
           seed: Annotated[int, typer.Option(help="--table: random seed.")] = 0) -> None:
     """Fit the conservative treatment policy (ACTG 175, or any --table) and write a model bundle."""
     if table is not None:
-        _train_table(table, out, treatment, outcome, covariates, exclude, arm_labels, reference, lower_is_better,
-                     design, unit, n_boot, seed)
+        spec = _table_spec(treatment, outcome, covariates, exclude, arm_labels, reference, lower_is_better, design,
+                           unit)
+        _train_table(table, out, spec, n_boot, seed)
         return
     from medkit.treatment.workflow import train_bundle
 
@@ -100,8 +106,35 @@ def train(config: ConfigOpt = None, set_: SetOpt = None, data_dir: DataOpt = Non
 
 @app.command()
 def evaluate(config: ConfigOpt = None, set_: SetOpt = None, data_dir: DataOpt = None,
-             runs_dir: RunsOpt = None, allow_quality_warnings: QWarnOpt = False) -> None:
-    """Cross-validate treatment rules on ACTG 175 and CF models on GDSC2; write report.html."""
+             runs_dir: RunsOpt = None, allow_quality_warnings: QWarnOpt = False,
+             table: Annotated[Path | None, typer.Option(
+                 "--table", help="CSV, one row per patient: cross-validate the rule on it instead.")] = None,
+             treatment: Annotated[str | None, typer.Option(help="--table: treatment column.")] = None,
+             outcome: Annotated[str | None, typer.Option(help="--table: outcome column (numeric).")] = None,
+             covariates: Annotated[str | None, typer.Option(help="--table: comma-separated covariates.")] = None,
+             exclude: Annotated[str | None, typer.Option(help="--table: comma-separated columns to ignore.")] = None,
+             arm_labels: Annotated[str | None, typer.Option(help="--table: text labels in code order.")] = None,
+             lower_is_better: Annotated[bool, typer.Option(help="--table: lower outcomes are better.")] = False,
+             design: Annotated[str, typer.Option(help="--table: randomised or observational.")] = "observational",
+             n_boot: Annotated[int, typer.Option(help="--table: bootstrap resamples for the CIs.")] = 1000,
+             seed: Annotated[int, typer.Option(help="--table: random seed.")] = 0) -> None:
+    """Cross-validate treatment rules on ACTG 175 and CF models on GDSC2 (report.html), or on any --table."""
+    if table is not None:
+        from medkit.data.tabular import read_csv
+        from medkit.treatment.table_eval import evaluate_table
+
+        spec = _table_spec(treatment, outcome, covariates, exclude, arm_labels, None, lower_is_better, design, "")
+        ev = evaluate_table(read_csv(table), spec, n_boot=n_boot, seed=seed)  # type: ignore[arg-type]
+        for v in ev.values:
+            d = ev.vs_best.get(v.name)
+            typer.echo(f"{v.name:<20} DR value {v.dr:.4g} (95% CI {v.dr_ci[0]:.4g} to {v.dr_ci[1]:.4g})"
+                       + ("" if d is None else f"; vs best single arm {d.dr:+.3g} ({d.dr_ci[0]:+.3g} to "
+                                               f"{d.dr_ci[1]:+.3g})"))
+        typer.echo(f"{ev.n} patients, {design}; switched {ev.switched:.1%} off the best single arm; propensities "
+                   f"{ev.propensity_range[0]:.3f}-{ev.propensity_range[1]:.3f} ({ev.n_clipped} clipped). "
+                   + ("Personalisation adds value (CI excludes 0)." if ev.adds_value() else
+                      "No evidence that personalisation beats giving everyone the best single arm."))
+        return
     from medkit.treatment.workflow import headline, run_treatment
 
     cfg = _config(config, set_, data_dir, runs_dir)
