@@ -3,12 +3,13 @@
 Generating SMILES strings with a GAN directly suffers mode collapse; instead the GAN learns the distribution of
 the VAE's latent codes of real molecules, and samples are decoded by the VAE decoder.
 
-Training goes through the shared :class:`medkit.training.Trainer`, which has one optimiser. We therefore take
-*simultaneous* gradient steps: one scalar loss whose gradient w.r.t. the critic is the WGAN-GP critic loss and
-w.r.t. the generator is the generator loss (the generator term calls the critic through
-``torch.func.functional_call`` with detached parameters, so it does not move the critic). Simultaneous WGAN-GP
-updates with a small learning rate converge on this low-dimensional problem; the usual 5 critic steps per
-generator step are approximated by ``critic_weight``.
+Training alternates as in WGAN-GP (Gulrajani et al. 2017, Algorithm 1): ``n_critic`` critic updates, then one
+generator update. The shared :class:`medkit.training.Trainer` owns one optimiser; it updates the *generator*
+only. The critic's Adam lives inside :class:`LatentGAN` (:class:`BufferAdam`): its moment estimates and step
+count are registered buffers, so they are part of the module's ``state_dict`` and therefore of every Trainer
+checkpoint, and resume is exact. Each Trainer batch holds ``n_critic × batch_size`` real latent codes; the
+loss function spends them on the critic steps and returns the generator loss, computed through the critic with
+detached parameters so the Trainer's optimiser never sees critic gradients.
 """
 
 from __future__ import annotations
@@ -25,31 +26,87 @@ from medkit.core.errors import ConfigError
 from medkit.drug.generators import GeneratorMixin
 from medkit.drug.vae import VAEGenerator
 
-__all__ = ["LatentGAN", "LatentGANGenerator"]
+__all__ = ["BufferAdam", "LatentGAN", "LatentGANGenerator"]
+
+
+class BufferAdam(nn.Module):
+    """Adam (Kingma & Ba 2015; same update as ``torch.optim.Adam``) whose state is module buffers.
+
+    Why: the Trainer checkpoints ``model.state_dict()`` and its own optimiser; an optimiser that keeps its
+    state in buffers of a sub-module is saved and restored with the model at no extra cost.
+    """
+
+    def __init__(self, params: Sequence[nn.Parameter], lr: float, betas: tuple[float, float] = (0.0, 0.9),
+                 eps: float = 1e-8) -> None:
+        super().__init__()
+        self._params = list(params)  # plain list: not registered, they belong to the critic
+        self.lr, self.betas, self.eps = lr, betas, eps
+        for i, p in enumerate(self._params):
+            self.register_buffer(f"m{i}", torch.zeros_like(p))
+            self.register_buffer(f"v{i}", torch.zeros_like(p))
+        self.register_buffer("step", torch.zeros((), dtype=torch.float64))
+
+    @torch.no_grad()
+    def update(self) -> None:
+        """One Adam step on the current ``.grad`` of the parameters."""
+        b1, b2 = self.betas
+        step = self.get_buffer("step")
+        step += 1
+        t = float(step)
+        for i, p in enumerate(self._params):
+            if p.grad is None:
+                continue
+            m, v = self.get_buffer(f"m{i}"), self.get_buffer(f"v{i}")
+            m.mul_(b1).add_(p.grad, alpha=1 - b1)
+            v.mul_(b2).addcmul_(p.grad, p.grad, value=1 - b2)
+            denom = (v / (1 - b2 ** t)).sqrt_().add_(self.eps)
+            p.addcdiv_(m, denom, value=-self.lr / (1 - b1 ** t))
 
 
 class LatentGAN(nn.Module):
-    def __init__(self, latent: int, noise: int = 64, hidden: int = 256) -> None:
+    """Generator ``G`` (noise → latent) and critic ``D`` (latent → score), plus the critic's optimiser."""
+
+    def __init__(self, latent: int, noise: int = 64, hidden: int = 256, critic_lr: float = 1e-4) -> None:
         super().__init__()
         self.noise = noise
         self.G = nn.Sequential(nn.Linear(noise, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, hidden),
                                nn.LeakyReLU(0.2), nn.Linear(hidden, latent))
         self.D = nn.Sequential(nn.Linear(latent, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, hidden),
                                nn.LeakyReLU(0.2), nn.Linear(hidden, 1))
+        self.critic_opt = BufferAdam(list(self.D.parameters()), lr=critic_lr)
 
-    def loss(self, real: torch.Tensor, gp_weight: float = 10.0, critic_weight: float = 5.0) -> torch.Tensor:
-        """Critic loss (+ gradient penalty) and generator loss in one scalar; see the module docstring."""
+    def critic_loss(self, real: torch.Tensor, gp_weight: float = 10.0) -> torch.Tensor:
+        """WGAN-GP critic loss ``D(fake) − D(real) + λ·(‖∇D(mix)‖ − 1)²`` on one real batch ``(B, Z)``."""
         n = real.shape[0]
-        fake = self.G(torch.randn(n, self.noise))  # (B, Z)
-        d_real, d_fake = self.D(real).mean(), self.D(fake.detach()).mean()
+        with torch.no_grad():
+            fake = self.G(torch.randn(n, self.noise))
         eps = torch.rand(n, 1)
-        mix = (eps * real + (1 - eps) * fake.detach()).requires_grad_(True)
+        mix = (eps * real + (1 - eps) * fake).requires_grad_(True)
         (grad,) = torch.autograd.grad(self.D(mix).sum(), mix, create_graph=True)
         gp = ((grad.norm(dim=1) - 1) ** 2).mean()
-        critic = d_fake - d_real + gp_weight * gp
+        return self.D(fake).mean() - self.D(real).mean() + gp_weight * gp
+
+    def generator_loss(self, n: int) -> torch.Tensor:
+        """``−D(G(noise))`` through a detached copy of the critic: gradients reach ``G`` only."""
         frozen = {k: v.detach() for k, v in self.D.named_parameters()}
-        g_loss = -torch.func.functional_call(self.D, frozen, (fake,)).mean()
-        return critic_weight * critic + g_loss
+        return -torch.func.functional_call(self.D, frozen, (self.G(torch.randn(n, self.noise)),)).mean()
+
+    def train_step(self, real: torch.Tensor, n_critic: int) -> torch.Tensor:
+        """``n_critic`` critic updates on the ``n_critic`` chunks of ``real``, then the generator loss to minimise.
+
+        Critic gradients are cleared afterwards, so the caller's optimiser (which holds all parameters) moves the
+        generator only.
+        """
+        for chunk in real.chunk(n_critic):
+            self.D.zero_grad(set_to_none=True)
+            loss = self.critic_loss(chunk)
+            grads = torch.autograd.grad(loss, list(self.D.parameters()))
+            for p, g in zip(self.D.parameters(), grads, strict=True):
+                p.grad = g
+            self.critic_opt.update()
+            self.last_critic_loss = float(loss.detach())
+        self.D.zero_grad(set_to_none=True)
+        return self.generator_loss(max(1, real.shape[0] // n_critic))
 
 
 class _Latents(torch.utils.data.Dataset):
@@ -72,11 +129,18 @@ class LatentGANGenerator(GeneratorMixin, BaseEstimator):
         A fitted VAE, or ``None`` to train one with ``vae_params`` inside ``fit``.
     noise, hidden
         Generator input size and MLP width.
+    n_critic
+        Critic updates per generator update (WGAN-GP uses 5).
+    lr, critic_lr
+        Generator (Trainer's AdamW) and critic (Adam, betas 0 / 0.9 as in WGAN-GP) learning rates.
+    epochs, batch_size
+        An epoch passes every latent code through the critic once; ``batch_size`` is per critic step.
     """
 
     def __init__(self, vae: VAEGenerator | None = None, vae_params: dict[str, Any] | None = None, noise: int = 64,
-                 hidden: int = 256, epochs: int = 50, batch_size: int = 128, lr: float = 2e-4, seed: int = 0,
-                 checkpoint_dir: str | None = None, progress: bool = True) -> None:
+                 hidden: int = 256, epochs: int = 50, batch_size: int = 128, lr: float = 1e-4, seed: int = 0,
+                 checkpoint_dir: str | None = None, progress: bool = True, n_critic: int = 5,
+                 critic_lr: float = 1e-4) -> None:
         self.vae = vae
         self.vae_params = vae_params
         self.noise = noise
@@ -87,6 +151,8 @@ class LatentGANGenerator(GeneratorMixin, BaseEstimator):
         self.seed = seed
         self.checkpoint_dir = checkpoint_dir
         self.progress = progress
+        self.n_critic = n_critic
+        self.critic_lr = critic_lr
 
     @property
     def max_len(self) -> int:  # type: ignore[override]
@@ -94,7 +160,7 @@ class LatentGANGenerator(GeneratorMixin, BaseEstimator):
 
     def _build(self) -> None:
         torch.manual_seed(self.seed)
-        self.model_ = LatentGAN(self.vae_.latent, self.noise, self.hidden)
+        self.model_ = LatentGAN(self.vae_.latent, self.noise, self.hidden, self.critic_lr)
 
     def _modules(self) -> dict[str, nn.Module]:
         return {"gan": self.model_, "vae": self.vae_.model_}
@@ -126,12 +192,18 @@ class LatentGANGenerator(GeneratorMixin, BaseEstimator):
         z = self.vae_.encode(smiles)
         self._build()
 
-        def loss_fn(m: nn.Module, batch: torch.Tensor) -> torch.Tensor:
-            return m.loss(batch)  # type: ignore[operator]
+        if self.n_critic < 1:
+            raise ConfigError(f"n_critic must be ≥ 1, got {self.n_critic}", where="n_critic", fix="use 5")
+        n_critic = self.n_critic
 
-        cfg = TrainConfig(max_epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, weight_decay=0.0,
+        def loss_fn(m: nn.Module, batch: torch.Tensor) -> torch.Tensor:
+            if not m.training:  # validation/inspection: report the generator loss only
+                return m.generator_loss(batch.shape[0])  # type: ignore[operator]
+            return m.train_step(batch, n_critic)  # type: ignore[operator]
+
+        cfg = TrainConfig(max_epochs=self.epochs, batch_size=self.batch_size * n_critic, lr=self.lr, weight_decay=0.0,
                           seed=self.seed, patience=None, grad_clip=None, progress=self.progress,
-                          restore_best=False, scheduler="none", drop_last=True)
+                          restore_best=False, scheduler="none")
         self.result_ = Trainer(self.model_, loss_fn, cfg, checkpoint_dir=self.checkpoint_dir,
                                description="latent GAN").fit(_Latents(z))
         self.model_.eval()
