@@ -29,8 +29,8 @@ MOSES_CHARRNN = {"validity": 0.975, "fcd/test": 0.073, "novelty": 0.842}
 
 GEN = ({"n_train": 20_000, "n_samples": 3_000, "n_ref": 2_000, "charrnn_seconds": 45, "vae_epochs": 2,
         "gan_epochs": 20, "vae_train": 20_000} if FAST else
-       {"n_train": None, "n_samples": 30_000, "n_ref": 10_000, "charrnn_seconds": 3540, "vae_epochs": 2,
-        "gan_epochs": 100, "vae_train": 50_000})
+       {"n_train": None, "n_samples": 30_000, "n_ref": 10_000, "charrnn_seconds": 3540, "vae_epochs": 3,
+        "gan_epochs": 100, "vae_train": 30_000})
 # CharRNN size from measured throughput probes (docs/drug.md): with bf16 autocast (AMX) 3 x 256 trains ~530 and
 # 3 x 384 ~290 molecules/s on one loaded thread (fp32 3 x 256: ~115); 3 x 320 sees ~1.4 M molecules (~50 M tokens)
 # in the budget, about 20-25 tokens per parameter.
@@ -213,7 +213,7 @@ def _score(y: np.ndarray, p: np.ndarray, task: str) -> tuple[float, float, float
     return f(np.arange(n)), float(np.nanpercentile(boots, 2.5)), float(np.nanpercentile(boots, 97.5))
 
 
-def property_rows() -> list[Row]:
+def property_rows(datasets: list[str] | None = None) -> list[Row]:
     import torch
 
     from medkit.core.seed import seed_everything
@@ -228,7 +228,7 @@ def property_rows() -> list[Row]:
     # as chemprop's imports are
     rows: list[Row] = []
     std_rates: dict[str, list[float]] = {}
-    for name in PROP["datasets"]:
+    for name in datasets or PROP["datasets"]:
         ds = load_dataset(name, data_dir=DATA)
         task = ds.extra["task_type"]
         std = standardise_smiles(list(ds.X))
@@ -346,9 +346,13 @@ def main(argv: list[str] | None = None) -> None:
     rows: list[Row] = []
     if "charrnn-train" in parts:
         charrnn_train()
-    for part, fn in (("charrnn", charrnn_rows), ("vaegan", vae_gan_rows), ("property", property_rows)):
+    for part, fn in (("charrnn", charrnn_rows), ("vaegan", vae_gan_rows)):
         if part in parts:
             rows += fn()
+            write_results("drug", _merge(rows), _notes())
+    if "property" in parts:
+        for name in PROP["datasets"]:  # results written after each dataset, so a cut-short run keeps what finished
+            rows += property_rows([name])
             write_results("drug", _merge(rows), _notes())
 
 
