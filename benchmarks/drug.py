@@ -142,7 +142,8 @@ def vae_gan_rows() -> list[Row]:
     vae = VAEGenerator(epochs=GEN["vae_epochs"], dec_hidden=256, batch_size=32, progress=False)
     gan = LatentGANGenerator(vae=vae, epochs=GEN["gan_epochs"], progress=False)
     for name, model, desc in [("vae", vae, f"GRU VAE, {GEN['vae_epochs']} epochs on {len(train):,} molecules"),
-                              ("latentgan", gan, f"WGAN-GP on the VAE latent space, {GEN['gan_epochs']} epochs")]:
+                              ("latentgan", gan, "WGAN-GP on the VAE latent space, alternating updates (5 critic "
+                               f"steps per generator step), {GEN['gan_epochs']} epochs")]:
         t0 = time.perf_counter()
         model.fit(train)
         fit_s = time.perf_counter() - t0
