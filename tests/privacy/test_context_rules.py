@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from medkit.privacy.context_rules import apply_context_rules, drop_impossible_dates, drop_st_segments, expand_spans
 from medkit.privacy.lexicon import Lexicon
 from medkit.privacy.phi import PhiSpan
@@ -132,3 +134,24 @@ def test_clinician_before_credential() -> None:
     lex = _lex()
     lex.common["stoma"] = 40
     assert _found(text, apply_context_rules([], text, lex)) == [("Andrwe O'connell", "HCPName")]
+
+
+def test_clinical_fractions_are_not_dates() -> None:
+    from medkit.privacy.context_rules import drop_clinical_fractions
+
+    text = "PSV 10/5 ok. BIPAP 10/5 50%. c/o CP 8/10. +3/6 SEM. BC 4/4 bottles. extubated on 10/5. seen 7/22."
+    spans = [PhiSpan(m.start(), m.end(), "Date", "crf", 0.3) for m in re.finditer(r"\d+/\d+", text)]
+    kept = [w for w, _ in _found(text, drop_clinical_fractions(spans, text))]
+    assert kept == ["10/5", "7/22"] and text.index("on 10/5") + 3 == [s.start for s in
+                                                                       drop_clinical_fractions(spans, text)][0]
+
+
+def test_simple_fractions_and_digitless_dates_from_the_tagger_are_dropped() -> None:
+    from medkit.privacy.context_rules import drop_clinical_fractions
+
+    text = "gave 1/2 NS, 3/4 of the time, pager on, since March, MI 3/9"
+    spans = [PhiSpan(text.index(w), text.index(w) + len(w), "Date", "crf", 0.3)
+             for w in ("1/2", "3/4", "pager", "March", "3/9")]
+    assert [w for w, _ in _found(text, drop_clinical_fractions(spans, text))] == ["March", "3/9"]
+    rule = [PhiSpan(text.index("1/2"), text.index("1/2") + 3, "Date", "rule")]
+    assert drop_clinical_fractions(rule, text) == rule  # only tagger spans are filtered

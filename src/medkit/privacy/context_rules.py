@@ -10,7 +10,8 @@ deid corpus (never the held-out ones):
 * name particles and initials left outside a found surname ("Dr. o rourke", "M. PEPPLER", "d ross"), the
   second part of a hyphenated name and a ward number ("quartermain2") are joined to their span, and the
   period of an initial ("MS S. CARE") or of a phone extension joins its span (half an initial is a miss);
-* tagger "dates" that are no calendar dates (``30/22``, ``0700-1900``) are dropped;
+* tagger "dates" that are no calendar dates (``30/22``, ``0700-1900``) or are clinical fractions
+  (ventilator settings "PSV 10/5", pain scores "CP 8/10", "3/6 SEM", "4/4 bottles") are dropped;
 * "St X" (Saint X) spans whose second word is an everyday word ("ST WITH", "st degree") are dropped: in
   ICU notes they are ST segments, not places.
 """
@@ -107,6 +108,39 @@ def drop_impossible_dates(spans: list[PhiSpan], text: str) -> list[PhiSpan]:
     return out
 
 
+_VENT_BEFORE = re.compile(r"(?i)\b(?:psv?|cpap|bi-?pap|peep|imv|simv|ac|ips|ipap|epap|vent\w*|settings?|flowby|"
+                          r"mask|trach collar)\b[^.\n]{0,12}$")
+_PAIN_BEFORE = re.compile(r"(?i)\b(?:pain|cp|c/o|discomfort|rated|scale|angina)\b[^.\n]{0,15}$")
+_CLINICAL_AFTER = re.compile(r"(?i)^(?:\s*%|/\d|\s*(?:sem|murmur|strength|brisk|bottles?|ips|peep|psv)\b)")
+
+
+_NUMERIC_TYPES = {"Date", "DateYear", "Phone", "Age", "Zip", "ID"}
+_FRACTION = re.compile(r"1/[234]|[23]/[34]")
+_MONTH_OR_DAY = re.compile(r"(?i)jan(uary)?|feb(ruary)?|mar(ch)?|apr(il)?|may|june?|july?|aug(ust)?|sept?(ember)?|"
+                           r"oct(ober)?|nov(ember)?|dec(ember)?|(mon|tues|wednes|thurs|fri|satur|sun)day")
+
+
+def drop_clinical_fractions(spans: list[PhiSpan], text: str) -> list[PhiSpan]:
+    """Remove tagger "dates" that are ventilator settings ("PSV 10/5", "BIPAP 10/5 50%"), pain scores
+    ("CP 8/10"), murmur grades, strengths or culture counts ("3/6 SEM", "4/4 bottles"), simple fractions
+    (``1/2``, ``3/4``), and numeric-type tagger spans without a digit (month and day names stay)."""
+    out = []
+    for s in spans:
+        piece = text[s.start:s.end].strip()
+        if s.source == "crf" and s.type in _NUMERIC_TYPES and not re.search(r"\d", piece) \
+                and not _MONTH_OR_DAY.fullmatch(piece.strip(".,")):
+            continue  # "pager", "#", "both" typed as a date or phone by the tagger
+        if s.source == "crf" and s.type == "Date" and _FRACTION.fullmatch(piece):
+            continue  # 1/2, 1/3, 2/3, 1/4, 3/4: doses and proportions ("1/2 NS", "3/4 of the time")
+        if s.source == "crf" and s.type == "Date" and _MD.fullmatch(piece):
+            before, after = text[max(0, s.start - 30):s.start], text[s.end:s.end + 12]
+            pain = _PAIN_BEFORE.search(before) and text[s.start:s.end].strip().endswith("/10")
+            if _VENT_BEFORE.search(before) or pain or _CLINICAL_AFTER.match(after):
+                continue
+        out.append(s)
+    return out
+
+
 def expand_spans(spans: list[PhiSpan], text: str) -> list[PhiSpan]:
     """Join name particles before a name, and the period after an initial or a phone extension."""
     out = []
@@ -143,7 +177,7 @@ def expand_spans(spans: list[PhiSpan], text: str) -> list[PhiSpan]:
 def apply_context_rules(spans: list[PhiSpan], text: str, lexicon: Lexicon) -> list[PhiSpan]:
     """Add context spans, drop impossible dates, expand (:func:`drop_st_segments` runs on the rule spans
     before they are merged with the tagger's, so that a dropped rule hit never takes tagger spans with it)."""
-    spans = drop_impossible_dates(spans, text)
+    spans = drop_clinical_fractions(drop_impossible_dates(spans, text), text)
     extra = relation_names(text, lexicon) + institution_places(text, lexicon) + credential_names(text, lexicon)
     spans = merge_spans(spans + extra, text)
     return expand_spans(spans, text)
