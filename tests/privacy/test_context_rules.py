@@ -155,3 +155,19 @@ def test_simple_fractions_and_digitless_dates_from_the_tagger_are_dropped() -> N
     assert [w for w, _ in _found(text, drop_clinical_fractions(spans, text))] == ["March", "3/9"]
     rule = [PhiSpan(text.index("1/2"), text.index("1/2") + 3, "Date", "rule")]
     assert drop_clinical_fractions(rule, text) == rule  # only tagger spans are filtered
+
+
+def test_university_hospital_antecubital_dates_and_named_credential() -> None:
+    from medkit.privacy.context_rules import drop_clinical_fractions
+
+    text = "FROM UNIVERSITY OF MD MEDICAL CENTER TO U OF MD MED CENTER"
+    assert [w for w, _ in _found(text, confident_spans(text))] == ["UNIVERSITY OF MD MEDICAL CENTER",
+                                                                   "U OF MD MED CENTER"]
+    text = "PICC PLACED IN R AC 11/17, HCT 30 POST 3/3 TX"
+    spans = [PhiSpan(text.index(w), text.index(w) + len(w), "Date", "crf", 0.3) for w in ("11/17", "3/3")]
+    assert len(drop_clinical_fractions(spans, text)) == 2  # antecubital, not assist-control; 3/3 is no fraction
+    lex = _lex()
+    lex.groups["fname"].add("bernard")
+    lex.common["foley"] = 300
+    text = "on servo vent. \nBernard Foley CRT"
+    assert _found(text, apply_context_rules([], text, lex)) == [("Bernard Foley", "HCPName")]

@@ -71,7 +71,9 @@ def credential_names(text: str, lexicon: Lexicon) -> list[PhiSpan]:
     """Title-case words right before a credential ("Andrwe O'connell MD") that are not everyday words."""
     out = []
     for m in _CREDENTIAL.finditer(text):
-        if max(lexicon.common.get(w, 0) for w in m.group(1).lower().split()) < 3:
+        words = m.group(1).lower().split()
+        first_name = len(words) == 2 and any(words[0] in lexicon.groups.get(g, ()) for g in _FIRST_NAME_GROUPS)
+        if first_name or max(lexicon.common.get(w, 0) for w in words) < 3:  # "Bernard Foley CRT"
             out.append(PhiSpan(m.start(1), m.end(1), "HCPName", "context", 0.5))
     return out
 
@@ -108,14 +110,14 @@ def drop_impossible_dates(spans: list[PhiSpan], text: str) -> list[PhiSpan]:
     return out
 
 
-_VENT_BEFORE = re.compile(r"(?i)\b(?:psv?|cpap|bi-?pap|peep|imv|simv|ac|ips|ipap|epap|vent\w*|settings?|flowby|"
+_VENT_BEFORE = re.compile(r"(?i)\b(?:psv?|cpap|bi-?pap|peep|imv|simv|ips|ipap|epap|vent\w*|settings?|flowby|"
                           r"mask|trach collar)\b[^.\n]{0,12}$")
 _PAIN_BEFORE = re.compile(r"(?i)\b(?:pain|cp|c/o|discomfort|rated|scale|angina)\b[^.\n]{0,15}$")
 _CLINICAL_AFTER = re.compile(r"(?i)^(?:\s*%|/\d|\s*(?:sem|murmur|strength|brisk|bottles?|ips|peep|psv)\b)")
 
 
 _NUMERIC_TYPES = {"Date", "DateYear", "Phone", "Age", "Zip", "ID"}
-_FRACTION = re.compile(r"1/[234]|[23]/[34]")
+_FRACTION = re.compile(r"1/[234]|2/[34]|3/4")
 _MONTH_OR_DAY = re.compile(r"(?i)jan(uary)?|feb(ruary)?|mar(ch)?|apr(il)?|may|june?|july?|aug(ust)?|sept?(ember)?|"
                            r"oct(ober)?|nov(ember)?|dec(ember)?|(mon|tues|wednes|thurs|fri|satur|sun)day")
 

@@ -63,6 +63,7 @@ CONFIDENT: list[tuple[str, re.Pattern[str], int]] = [
     ("HCPName", re.compile(r"\b(?:dr|DR|Dr)\.? (?!(?i:and|aware|notified|called|paged|here|in|at|to|of|on|by|with|"
                            r"for|the|made|ordered|informed|said|is|was|will|has|had|note|notes|order|orders)\b)"
                            r"((?:(?i:o|mc|mac|van|von|de|del|la|le|du|di|da)['.]? )?[A-Za-z][A-Za-z'-]+)\b"), 1),
+    ("Location", re.compile(r"\b(?:university|univ|u) of [A-Za-z]+(?: (?:medical|med) (?:center|ctr))?\b", re.I), 0),
     # date ranges written as one run: 10/03/10/04, 9/3-9/5
     ("Date", re.compile(r"(?<![\d/])(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01]) ?[/-] ?(?:0?[1-9]|1[0-2])/"
                         r"(?:0?[1-9]|[12]\d|3[01])(?![\d/])"), 0),
