@@ -18,6 +18,15 @@ def test_generate_evaluate_screen(tmp_path: Path) -> None:
                          "--save-generator", str(tmp_path / "g")])
     assert res.exit_code == 0, res.output
     assert len(gen.read_text().splitlines()) == 60
+    res = r.invoke(app, ["drug", "generate", "--n-train", "300", "--epochs", "3", "--n", "7", "--hidden", "32",
+                         "--layers", "1", "--max-minutes", "0.01", "--precision", "bf16", "--out",
+                         str(tmp_path / "budget.smi"), "--save-generator", str(tmp_path / "gb")])
+    assert res.exit_code == 0, res.output
+    assert len((tmp_path / "budget.smi").read_text().splitlines()) == 7
+    from medkit.drug.generators import load_generator
+
+    gb = load_generator(tmp_path / "gb")
+    assert (gb.precision, gb.layers, gb.max_seconds) == ("bf16", 1, 0.6)
     res = r.invoke(app, ["drug", "generate", "--generator", str(tmp_path / "g"), "--n", "5", "--out",
                          str(tmp_path / "more.csv")])
     assert res.exit_code == 0, res.output
