@@ -30,7 +30,7 @@ from medkit.core.errors import ConfigError
 
 _clock = time.perf_counter  # module-level so tests can drive the budget with a fake clock
 
-__all__ = ["BucketBatches", "TimeBudget", "bucket_batches", "counter", "first_item", "zero_loss"]
+__all__ = ["BucketBatches", "TimeBudget", "bf16_supported", "bucket_batches", "counter", "first_item", "zero_loss"]
 
 
 def bucket_batches(lengths: Sequence[int] | np.ndarray, batch_size: int, seed: int = 0) -> list[np.ndarray]:
@@ -144,6 +144,15 @@ class TimeBudget:
     def restart_clock(self) -> None:
         """Forget the last timestamp (after a resume, the time the process was dead is not training time)."""
         self._last = None
+
+
+def bf16_supported() -> bool:
+    """Whether this CPU has native bf16 matrix units (AVX512-BF16 / AMX) for ``precision="bf16"``; without
+    them bf16 is emulated and slower than fp32."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except Exception:  # noqa: BLE001 - older torch builds lack the probe: assume no
+        return False
 
 
 def counter(model: nn.Module, name: str) -> torch.Tensor:

@@ -28,6 +28,7 @@ def run_demo(out_dir: str | Path, *, seed: int = 0, data_dir: str | Path | None 
     from medkit.core.runs import RunDir
     from medkit.core.seed import seed_everything
     from medkit.data import load_dataset
+    from medkit.drug.batching import bf16_supported
     from medkit.drug.charrnn import CharRNNGenerator
     from medkit.drug.chem import canonical
     from medkit.drug.funnel import FunnelConfig, Objective, run_funnel
@@ -41,9 +42,10 @@ def run_demo(out_dir: str | Path, *, seed: int = 0, data_dir: str | Path | None 
     train_ds = load_dataset("moses", split="train", n=n_train)
     test_ds = load_dataset("moses", split="test", n=1000)
     run.save_datasets([train_ds.provenance(), test_ds.provenance()])
-    # small batches: on CPU the number of optimiser steps, not batch size, limits how fast the LSTM learns
+    # small batches: on CPU the number of optimiser steps, not batch size, limits how fast the LSTM learns.
+    # MOSES is canonical already (no RDKit standardisation needed); bf16 where the CPU has native bf16 units.
     gen = CharRNNGenerator(hidden=256, layers=1, epochs=epochs, batch_size=16, lr=3e-3, max_len=60, seed=seed,
-                           progress=False,
+                           progress=False, standardise=False, precision="bf16" if bf16_supported() else "fp32",
                            checkpoint_dir=str(run.sub("checkpoints")))
     gen.fit(train_ds.data)
     gen.save(run.sub("generator"))
