@@ -361,8 +361,10 @@ def _notes() -> str:
     return ("Property rows: medkit D-MPNN vs chemprop v2 (anchor) vs fingerprint GBM on identical Bemis–Murcko "
             "scaffold splits; anchor_value is chemprop's value on the same split. Generation rows: MOSES metrics "
             "computed with medkit's implementation (tested equal to molsets); anchor_value quotes the MOSES paper's "
-            "fully trained CharRNN." + (" This run used MEDKIT_BENCH_FAST=1 (reduced sizes, see notes)." if FAST
-                                        else ""))
+            "fully trained CharRNN. Parts run separately (MEDKIT_BENCH_DRUG_PARTS) and merge into one table; each "
+            "row's note says how it was produced (budget, threads, load). Timings: one torch thread each; the "
+            "2-core machine was shared with other jobs, so seconds are noisy; speed ratios come from the same run."
+            + (" This run used MEDKIT_BENCH_FAST=1 (reduced sizes, see notes)." if FAST else ""))
 
 
 if __name__ == "__main__":
