@@ -179,6 +179,7 @@ def main(argv: list[str] | None = None) -> None:
         old = RESULTS / "imaging.json"
         if old.exists():
             rows = [Row(**r) for r in json.loads(old.read_text())["rows"] if r["task"] != only] + rows
+            rows.sort(key=lambda r: r.task)  # classification rows first, as in a full run
     write_results("imaging", rows, notes=(
         "Br35H: fixed duplicate-grouped split (see docs/imaging.md). DRIVE: official split, metrics inside the FOV. "
         "medkit and MONAI stock segmenters share data and training-time budget. " + (
