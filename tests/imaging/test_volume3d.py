@@ -128,6 +128,22 @@ def test_cli_trains_on_a_nifti_folder_and_writes_masks(epi_folder: Path, tmp_pat
     seg = load_volume_segmenter(run / "model.pt", m["model_params"])
     vol = {v.id: v for v in load_volume_pairs(epi_folder / "images", epi_folder / "labels")}[scored]
     np.testing.assert_array_equal(seg.predict([vol.image[None]])[0], pred.array > 0)
+    # `medkit imaging predict --bundle RUN` applies it to NIfTI files; an unreadable file gets an error row.
+    junk = tmp_path / "junk.nii.gz"
+    junk.write_bytes(b"not a nifti")
+    r = CliRunner().invoke(app, ["predict", "--bundle", str(run), "--out", str(tmp_path / "pred3d"),
+                                 str(epi_folder / "images" / f"{scored}.nii.gz"), str(junk)])
+    assert r.exit_code == 0, r.output
+    assert "1 volumes segmented, 1 refused" in r.output
+    again = read_nifti(tmp_path / "pred3d" / f"{scored}_pred.nii.gz")
+    np.testing.assert_array_equal(again.array, pred.array)
+    import pandas as pd
+
+    rows = pd.read_csv(tmp_path / "pred3d" / "predictions.csv")
+    ok = rows[rows["file"].str.endswith(f"{scored}.nii.gz")].iloc[0]
+    assert ok["foreground_voxels"] == int((pred.array > 0).sum())
+    assert ok["foreground_ml"] == pytest.approx(ok["foreground_voxels"] * np.prod(pred.spacing) / 1000, rel=1e-6)
+    assert "junk.nii.gz" in rows.loc[rows["file"].str.endswith("junk.nii.gz"), "error"].iloc[0]
 
 
 def test_bad_label_folders_are_refused_naming_the_file(epi_folder: Path, tmp_path: Path) -> None:

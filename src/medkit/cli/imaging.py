@@ -120,7 +120,7 @@ def evaluate(
 @app.command()
 def predict(
     inputs: Annotated[list[Path], typer.Argument(help="Image files or folders.")],
-    bundle: Annotated[Path, typer.Option(help="Bundle directory.")],
+    bundle: Annotated[Path, typer.Option(help="Bundle directory (or a `train --task segment3d` run directory).")],
     out: Annotated[Path, typer.Option(help="Output folder (predictions.csv, overlays/).")] = Path("predictions"),
     max_pixels: Annotated[int, typer.Option(help="Refuse images with more samples than this.")] = 2**28,
     explain: Annotated[bool, typer.Option(
@@ -131,6 +131,18 @@ def predict(
     from medkit.imaging.io import PICTURE_SUFFIXES
     from medkit.imaging.serving import predict_paths
 
+    if (bundle / "model.json").is_file():  # a `train --task segment3d` run: NIfTI volumes in, NIfTI masks out
+        from medkit.imaging.segment3d_workflow import predict_volume_files
+
+        vols = [f for p in inputs for f in (sorted(p.glob("*.nii*")) if p.is_dir() else [p])]
+        rows3 = predict_volume_files(bundle, vols, out)
+        bad3 = [r for r in rows3 if "error" in r]
+        for r in bad3:
+            typer.echo(f"error: {r['error']}", err=True)
+        typer.echo(f"{len(rows3) - len(bad3)} volumes segmented, {len(bad3)} refused -> {out / 'predictions.csv'}")
+        if bad3 and len(bad3) == len(rows3):
+            raise typer.Exit(code=2)
+        return
     files: list[Path] = []
     for p in inputs:
         if p.is_dir() and not any(f.suffix.lower() == ".dcm" for f in p.iterdir()):

@@ -24,7 +24,8 @@ from medkit.core.config import StrictModel
 from medkit.core.errors import DataError
 from medkit.core.runs import RunDir
 
-__all__ = ["Segment3DConfig", "Volume", "load_volume_pairs", "otsu_threshold", "rule_label", "run_segment3d"]
+__all__ = ["Segment3DConfig", "Volume", "load_volume_pairs", "otsu_threshold", "predict_volume_files", "rule_label",
+           "run_segment3d"]
 
 _NII = (".nii", ".nii.gz")
 
@@ -195,6 +196,10 @@ def run_segment3d(cfg: Segment3DConfig) -> tuple[RunDir, dict[str, Any]]:
     for v, p in zip(scored, probs, strict=True):
         save_mask_nifti(p >= seg.threshold, v.affine, pred_dir / f"{v.id}_pred.nii.gz")
     torch.save(seg.model_.state_dict(), run.path / "model.pt")
+    # model.json marks the run directory as a 3-D model that `medkit imaging predict --bundle RUN` can apply.
+    run.write_json("model.json", {"kind": "volume_segmenter", "weights": "model.pt", "params": seg.get_params(),
+                                  "in_channels": seg.in_channels_, "spacing": cfg.spacing,
+                                  "normalisation": "medkit.imaging.transforms.normalise (per modality)"})
     summary = summarise(table, n_boot=cfg.n_boot, seed=cfg.seed)
     metrics: dict[str, Any] = {
         "scored_on": "training volumes (n_test=0): an overfit check, not a test" if on_train else "held-out volumes",
@@ -205,6 +210,45 @@ def run_segment3d(cfg: Segment3DConfig) -> tuple[RunDir, dict[str, Any]]:
     run.save_metrics(metrics)
     _report(run, cfg, metrics, table, scored, probs, seg.threshold)
     return run, metrics
+
+
+def predict_volume_files(model_dir: str | Path, paths: list[Path], out_dir: str | Path) -> list[dict[str, Any]]:
+    """Apply a 3-D model (a ``segment3d`` run directory) to NIfTI files; write masks and ``predictions.csv``.
+
+    Each input is preprocessed as in training (RAS, optional resampling, normalisation); the mask is saved as
+    ``<out>/<case>_pred.nii.gz`` on that grid with its affine. A file that cannot be read gets an error row.
+    """
+    import json
+
+    from medkit.core.errors import MedkitError
+    from medkit.imaging.nifti import read_nifti
+    from medkit.imaging.segmenter3d import load_volume_segmenter
+    from medkit.imaging.transforms import normalise, resample
+
+    meta = json.loads((Path(model_dir) / "model.json").read_text())
+    seg = load_volume_segmenter(Path(model_dir) / meta["weights"], meta["params"], meta["in_channels"])
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rows: list[dict[str, Any]] = []
+    for f in paths:
+        case = f.name[: -len(".nii.gz")] if f.name.endswith(".nii.gz") else f.stem
+        try:
+            img = read_nifti(f)
+            if img.array.ndim != 3:
+                raise DataError(f"expected a 3-D volume, got shape {img.array.shape}", where=str(f),
+                                fix="split 4-D series into 3-D volumes")
+            if meta.get("spacing"):
+                img = resample(img, meta["spacing"], order=1)
+            mask = seg.predict([normalise(img).array[None]])[0]
+        except MedkitError as exc:
+            rows.append({"file": str(f), "error": str(exc)})
+            continue
+        target = save_mask_nifti(mask, np.asarray(img.affine), out / f"{case}_pred.nii.gz")
+        voxel_ml = float(np.prod(img.spacing)) / 1000.0  # mm³ → ml
+        rows.append({"file": str(f), "mask_path": str(target), "shape": "x".join(map(str, mask.shape)),
+                     "foreground_voxels": int(mask.sum()), "foreground_ml": float(mask.sum()) * voxel_ml})
+    pd.DataFrame(rows).to_csv(out / "predictions.csv", index=False)
+    return rows
 
 
 def _report(run: RunDir, cfg: Segment3DConfig, metrics: dict[str, Any], table: pd.DataFrame, scored: list[Volume],
