@@ -59,3 +59,32 @@ def test_bad_parameters_are_refused(clip: float, noise: float) -> None:
 
     with pytest.raises(PrivacyError):
         check_dp_params(clip, noise)
+
+
+def test_federation_with_secure_aggregation_and_client_dp(shared_data) -> None:
+    pytest.importorskip("flwr")
+    from medkit.privacy.client_dp import site_level_epsilon
+    from medkit.privacy.federated import run_federated
+    from medkit.privacy.physionet_sites import load_xy
+
+    d = load_xy("a", shared_data, limit=450)
+    sites = [(d.X[d.icu == k], d.y[d.icu == k]) for k in (2, 3, 4)]
+    kw = dict(strategy="fedavg", rounds=2, local_epochs=1, seed=0, timeout_s=240, secure_agg=True)
+    res = run_federated(sites, dp_clip=0.5, dp_noise=1.0, **kw)
+    assert [r["secure_agg"] for r in res.rounds] == ["ok", "ok"]
+    assert res.dp_epsilon == pytest.approx(site_level_epsilon(1.0, 2, 1e-5))
+    assert all(np.isfinite(w).all() for w in res.weights)
+    # the global model moved by at most the clip norm per round (unweighted mean of clipped updates) plus noise
+    plain = run_federated(sites, **kw)
+    assert plain.dp_epsilon is None
+    diff = max(float(np.abs(a - b).max()) for a, b in zip(plain.weights, res.weights, strict=True))
+    assert diff > 1e-3  # clipping + noise changed the model
+
+
+def test_dp_parameters_are_checked_before_any_site_starts() -> None:
+    from medkit.privacy.federated import run_federated
+
+    X = np.zeros((20, 3))
+    y = np.r_[np.zeros(10), np.ones(10)]
+    with pytest.raises(PrivacyError, match="clip norm"):
+        run_federated([(X, y), (X, y)], dp_clip=0.0)

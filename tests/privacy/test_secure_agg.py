@@ -124,4 +124,4 @@ def test_cli_exposes_secure_agg() -> None:
     from medkit.cli.federated import app
 
     r = CliRunner().invoke(app, ["run", "--help"], env={"COLUMNS": "200"})
-    assert r.exit_code == 0 and "--secure-agg" in r.output
+    assert r.exit_code == 0 and "--secure-agg" in r.output and "--dp-clip" in r.output

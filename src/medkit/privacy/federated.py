@@ -44,6 +44,7 @@ class FederatedResult:
     pooled_std: np.ndarray | None = None
     seconds: float = 0.0
     best_round: int = 0
+    dp_epsilon: float | None = None
 
     def standardise(self, X: np.ndarray) -> np.ndarray:
         """Apply the federation's pooled preprocessing to new rows: (N, F) -> (N, F) float32."""
@@ -183,7 +184,8 @@ def _strategy(kind: str, n_sites: int, mu: float, init: list[np.ndarray], startu
 def run_federated(sites: list[tuple[np.ndarray, np.ndarray]], *, strategy: str = "fedavg", rounds: int = 10,
                   local_epochs: int = 1, mu: float = 0.01, lr: float = 3e-3, batch_size: int = 64, hidden: int = 64,
                   seed: int = 0, timeout_s: float = 600.0, drop: dict[int, int] | None = None,
-                  val_fraction: float = 0.0, secure_agg: bool = False) -> FederatedResult:
+                  val_fraction: float = 0.0, secure_agg: bool = False, dp_clip: float | None = None,
+                  dp_noise: float = 0.0, dp_delta: float = 1e-5) -> FederatedResult:
     """Train the tabular MLP across ``sites`` (each ``(X (N_i, F), y (N_i,))``) with Flower.
 
     Parameters
@@ -204,6 +206,11 @@ def run_federated(sites: list[tuple[np.ndarray, np.ndarray]], *, strategy: str =
     secure_agg
         Pairwise-masked secure aggregation (:mod:`medkit.privacy.secure_agg`): the server only sees masked
         updates whose sum is the FedAvg update. A round in which a masked site drops out is discarded.
+    dp_clip, dp_noise, dp_delta
+        Site-level DP on client updates (:mod:`medkit.privacy.client_dp`): each site clips its update to L2
+        norm ``dp_clip`` and adds Gaussian noise (multiplier ``dp_noise``, shared across sites when
+        ``secure_agg``); updates are averaged unweighted; ``dp_epsilon`` of the result is the site-level
+        epsilon at ``dp_delta`` over all rounds.
     """
     fl = require("flwr", "privacy")
     import torch
@@ -222,6 +229,10 @@ def run_federated(sites: list[tuple[np.ndarray, np.ndarray]], *, strategy: str =
         if X.shape[1] != n_feat or len(X) != len(y) or len(y) == 0:
             raise DataError(f"site {i} has {X.shape} features / {len(y)} labels; expected (N>0, {n_feat})",
                             where=f"site {i}", fix="give every site the same feature columns and one label per row")
+    if dp_clip is not None:
+        from medkit.privacy.client_dp import check_dp_params
+
+        check_dp_params(dp_clip, dp_noise)
     no_pos = [i for i, (_, y) in enumerate(sites) if int(np.sum(y)) == 0]
     for i in no_pos:
         log.warning("site %d has no positive labels; it still trains and contributes negatives", i)
@@ -256,7 +267,8 @@ def run_federated(sites: list[tuple[np.ndarray, np.ndarray]], *, strategy: str =
             path = Path(tmp) / f"site{i}.npz"
             Z = (np.where(np.isfinite(X), X, mean) - mean) / std
             np.savez(path, X=np.clip(Z, -5, 5).astype(np.float32), y=np.asarray(y, dtype=np.float32))
-            cfg = {"site": i, "secure_agg": secure_agg, "seed": seed * 100 + i, "local_epochs": local_epochs, "lr": lr,
+            cfg = {"site": i, "secure_agg": secure_agg, "dp_clip": dp_clip, "dp_noise": dp_noise,
+                   "n_sites": len(sites), "seed": seed * 100 + i, "local_epochs": local_epochs, "lr": lr,
                    "batch_size": batch_size, "hidden": hidden, "drop_round": (drop or {}).get(i, -1), "val_fraction": val_fraction}
             procs.append(subprocess.Popen([sys.executable, "-m", "medkit.privacy.federated_site", "--address", address,
                                            "--data", str(path), "--config", json.dumps(cfg)],
@@ -290,4 +302,9 @@ def run_federated(sites: list[tuple[np.ndarray, np.ndarray]], *, strategy: str =
                          fix=f"check the site logs: {errs[0] if errs else 'none'}")
     weights = strat.best if strat.best is not None else strat.latest
     best_round = strat.best_round if strat.best is not None else len(record)
-    return FederatedResult(weights, record, no_pos, dropped, mean, std, time.perf_counter() - t0, best_round)
+    eps = None
+    if dp_clip is not None:
+        from medkit.privacy.client_dp import site_level_epsilon
+
+        eps = site_level_epsilon(dp_noise, len(record), dp_delta)
+    return FederatedResult(weights, record, no_pos, dropped, mean, std, time.perf_counter() - t0, best_round, eps)

@@ -88,15 +88,27 @@ def _client(X_all: np.ndarray, y_all: np.ndarray, cfg: dict[str, Any]) -> Any:
                              seed=int(cfg.get("seed", 0)) * 1000 + rnd)
             res = train_mlp(model, X, y, tc, penalty=prox if mu > 0 else None)
             metrics = {"train_loss": float(res.history[-1]["train_loss"]), "n_pos": int(y.sum()), "site": site}
-            if "secagg_sites" in config:
+            delta = [w.astype(np.float64) - g for w, g in zip(get_weights(), parameters, strict=True)]
+            weight = len(y)
+            peers = ({int(v): bytes(config[f"secagg_pk_{v}"]) for v in str(config["secagg_sites"]).split(",")}
+                     if "secagg_sites" in config else {})
+            if cfg.get("dp_clip") is not None:
+                from medkit.privacy.client_dp import privatise_update
+
+                # unpredictable noise (a seeded generator would let anyone who knows the seed remove it)
+                delta, _ = privatise_update(delta, float(cfg["dp_clip"]), float(cfg.get("dp_noise", 0.0)),
+                                            len(peers) or int(cfg.get("n_sites", 1)), bool(peers),
+                                            np.random.default_rng())
+                weight = 1  # unweighted mean: one site moves the average by at most clip / m
+            if peers:
                 from medkit.privacy.secure_agg import mask_update
 
                 if rnd not in round_keys:
                     raise RuntimeError(f"secure aggregation: no key pair for round {rnd}")
-                peers = {int(v): bytes(config[f"secagg_pk_{v}"]) for v in str(config["secagg_sites"]).split(",")}
-                update = [len(y) * (w.astype(np.float64) - g) for w, g in zip(get_weights(), parameters, strict=True)]
-                return mask_update(update, site, round_keys.pop(rnd), peers, rnd), len(y), metrics
-            return get_weights(), len(y), metrics
+                return mask_update([weight * d for d in delta], site, round_keys.pop(rnd), peers, rnd), weight, metrics
+            if cfg.get("dp_clip") is None:
+                return get_weights(), weight, metrics
+            return [(g + d).astype(g.dtype) for g, d in zip(parameters, delta, strict=True)], weight, metrics
 
         def evaluate(self, parameters: list[np.ndarray], config: dict[str, Any]) -> tuple[float, int, dict]:
             """Validation BCE (and AUROC) of the global model on this site's held-out rows, for model selection."""
