@@ -171,3 +171,18 @@ def test_university_hospital_antecubital_dates_and_named_credential() -> None:
     lex.common["foley"] = 300
     text = "on servo vent. \nBernard Foley CRT"
     assert _found(text, apply_context_rules([], text, lex)) == [("Bernard Foley", "HCPName")]
+
+
+def test_models_saved_before_the_new_options_still_load(tmp_path) -> None:
+    import pandas as pd
+
+    from medkit.privacy.text_deid import TextDeidentifier
+    from medkit.privacy.text_workflow import load_model, save_model
+
+    notes = pd.DataFrame({"patient": ["1"], "text": ["Dr Lange aware, call 410-555-9876"]})
+    model = TextDeidentifier(use_tagger=False).fit(notes, [[]], lexicon=_lex())
+    for attr in ("context_rules", "propagate_min_score", "fuzzy_propagate"):
+        delattr(model, attr)  # what an older pickle holds
+    loaded = load_model(save_model(model, tmp_path))
+    assert loaded.context_rules is True and loaded.fuzzy_propagate is False
+    assert [notes.text[0][s.start:s.end] for s in loaded.detect_notes(notes)[0]] == ["Lange", "410-555-9876"]

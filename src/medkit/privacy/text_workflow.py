@@ -180,4 +180,8 @@ def load_model(folder: str | Path) -> TextDeidentifier:
     if not isinstance(model, TextDeidentifier):
         raise ModelError("file does not hold a medkit TextDeidentifier", where=str(path),
                          fix="pass the folder written by medkit privacy train-deid")
+    # models saved before these options existed behave as they did when saved, plus the default context rules
+    for attr, default in (("context_rules", True), ("propagate_min_score", 0.0), ("fuzzy_propagate", False)):
+        if not hasattr(model, attr):
+            setattr(model, attr, default)
     return model
