@@ -78,24 +78,17 @@ def bench_deid(fast: bool, rows: list[Row]) -> None:
         secs = time.perf_counter() - t1 + (fit_s if name == "medkit" else 0.0)
         texts = list(test["text"])
         scores = score_detection(texts, gtest, pred)
-        per_patient = []
-        for _, idx in pd.Series(range(len(test))).groupby(test["patient"]):
-            s = score_detection([texts[i] for i in idx], [gtest[i] for i in idx], [pred[i] for i in idx])
-            per_patient.append((round(s.recall * s.n_gold), s.n_gold, round(s.precision * s.n_pred), s.n_pred))
-        ci = _patient_bootstrap(per_patient)
-        type_ci = {}
+        by_patient = [score_detection([texts[i] for i in idx], [gtest[i] for i in idx], [pred[i] for i in idx])
+                      for _, idx in pd.Series(range(len(test))).groupby(test["patient"])]
+        ci = _patient_bootstrap([b.counts for b in by_patient])
+        tok_ci = _patient_bootstrap([b.token_counts for b in by_patient])
+        type_ci, type_tok_ci = {}, {}
         for typ in scores.per_type:
-            counts = []
-            for _, idx in pd.Series(range(len(test))).groupby(test["patient"]):
-                d = score_detection([texts[i] for i in idx], [gtest[i] for i in idx],
-                                    [pred[i] for i in idx]).per_type.get(typ)
-                if d is None:
-                    counts.append((0, 0, 0, 0))
-                    continue
-                ng, npred = int(d["n_gold"]), int(d["n_pred"])
-                counts.append((round(d["recall"] * ng) if ng else 0, ng,
-                               round(d["precision"] * npred) if npred else 0, npred))
-            type_ci[typ] = _patient_bootstrap(counts)
+            per = [b.per_type.get(typ, {}) for b in by_patient]
+            type_ci[typ] = _patient_bootstrap([(int(d.get("found", 0)), int(d.get("n_gold", 0)),
+                                                int(d.get("tp_pred", 0)), int(d.get("n_pred", 0))) for d in per])
+            type_tok_ci[typ] = _patient_bootstrap([(int(d.get("tok_found", 0)), int(d.get("tok_gold", 0)),
+                                                    int(d.get("tok_tp", 0)), int(d.get("tok_pred", 0))) for d in per])
         extra = "" if name == "medkit" else ("Presidio pattern recognisers only, called without an NLP engine "
                                              "(no spaCy model offline): no PERSON/LOCATION")
         n = "; ".join(x for x in (note if name == "medkit" else "", extra) if x)
@@ -104,8 +97,10 @@ def bench_deid(fast: bool, rows: list[Row]) -> None:
             rows.append(Row("deid", "deid", split_desc, name, metric, val, *ci[metric], secs,
                             anchor="deid (Neamatullah 2008)", anchor_value=PUBLISHED.get(metric),
                             note="; ".join(x for x in (n, PUB_NOTE if metric in PUBLISHED else "") if x)))
-        rows.append(Row("deid", "deid", split_desc, name, "token_recall", scores.token_recall, note=n))
-        rows.append(Row("deid", "deid", split_desc, name, "token_precision", scores.token_precision, note=n))
+        rows.append(Row("deid", "deid", split_desc, name, "token_recall", scores.token_recall, *tok_ci["recall"],
+                        note=n))
+        rows.append(Row("deid", "deid", split_desc, name, "token_precision", scores.token_precision,
+                        *tok_ci["precision"], note=n))
         for typ, d in scores.per_type.items():
             if d["n_gold"] > 0:
                 rows.append(Row("deid", "deid", split_desc, name, f"recall:{typ}", d["recall"], *type_ci[typ]["recall"],
@@ -114,6 +109,12 @@ def bench_deid(fast: bool, rows: list[Row]) -> None:
                 rows.append(Row("deid", "deid", split_desc, name, f"precision:{typ}", d["precision"],
                                 *type_ci[typ]["precision"], note=f"n_pred={int(d['n_pred'])} (by predicted type)"
                                 + (f"; {n}" if n else "")))
+        for typ, d in scores.per_type.items():
+            for metric, denom in (("token_recall", "tok_gold"), ("token_precision", "tok_pred")):
+                if d[denom] > 0:
+                    rows.append(Row("deid", "deid", split_desc, name, f"{metric}:{typ}", d[metric],
+                                    *type_tok_ci[typ][metric.split("_")[1]],
+                                    note=f"{denom}={int(d[denom])}" + (f"; {n}" if n else "")))
         if name == "medkit":  # descriptive trade-off curve; the operating point was chosen on validation patients
             for thr in (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4):
                 c = score_detection(texts, gtest, model.detect_notes(test, threshold=thr))

@@ -30,9 +30,22 @@ class DetectionScores:
     n_pred: int
     per_type: dict[str, dict[str, float]] = field(default_factory=dict)
     missed: list[tuple[int, PhiSpan]] = field(default_factory=list)
+    n_tok_gold: int = 0
+    n_tok_pred: int = 0
+    n_tok_both: int = 0
 
     def as_dict(self) -> dict[str, object]:
         return {k: v for k, v in self.__dict__.items() if k != "missed"}
+
+    @property
+    def counts(self) -> tuple[int, int, int, int]:
+        """Span counts ``(found, n_gold, true-positive predictions, n_pred)`` (for bootstrap CIs)."""
+        return (round(self.recall * self.n_gold), self.n_gold, round(self.precision * self.n_pred), self.n_pred)
+
+    @property
+    def token_counts(self) -> tuple[int, int, int, int]:
+        """Token counts ``(gold found, gold, predicted in gold, predicted)``."""
+        return (self.n_tok_both, self.n_tok_gold, self.n_tok_both, self.n_tok_pred)
 
 
 def _covered(mask: bytearray, text: str, s: PhiSpan) -> bool:
@@ -68,11 +81,24 @@ def score_detection(texts: Sequence[str], gold: Sequence[list[PhiSpan]], pred: S
             n_tp_pred += tp
             by_type[s.type]["n_pred"] += 1
             by_type[s.type]["tp_pred"] += tp
+        gtype: list[str | None] = [None] * (len(text) + 1)
+        ptype: list[str | None] = [None] * (len(text) + 1)
+        for spans, arr in ((g, gtype), (p, ptype)):
+            for s in spans:
+                arr[s.start:s.end] = [s.type] * (s.end - s.start)
         for t in tokenize(text):
-            ing, inp = any(gmask[t.start:t.end]), any(pmask[t.start:t.end])
+            gt = next((x for x in gtype[t.start:t.end] if x is not None), None)
+            pt = next((x for x in ptype[t.start:t.end] if x is not None), None)
+            ing, inp = gt is not None, pt is not None
             tok_gold += ing
             tok_pred += inp
             tok_both += ing and inp
+            if gt is not None:  # token-level recall by gold type, precision by predicted type
+                by_type[gt]["tok_gold"] += 1
+                by_type[gt]["tok_found"] += inp
+            if pt is not None:
+                by_type[pt]["tok_pred"] += 1
+                by_type[pt]["tok_tp"] += ing
     recall = n_found / n_gold if n_gold else 1.0
     precision = n_tp_pred / n_pred if n_pred else 1.0
     f1 = 2 * recall * precision / (recall + precision) if recall + precision else 0.0
@@ -80,7 +106,12 @@ def score_detection(texts: Sequence[str], gold: Sequence[list[PhiSpan]], pred: S
     for typ, c in sorted(by_type.items()):
         per_type[typ] = {"n_gold": float(c["n_gold"]), "n_pred": float(c["n_pred"]),
                        "recall": c["found"] / c["n_gold"] if c["n_gold"] else float("nan"),
-                       "precision": c["tp_pred"] / c["n_pred"] if c["n_pred"] else float("nan")}
+                       "precision": c["tp_pred"] / c["n_pred"] if c["n_pred"] else float("nan"),
+                       "found": float(c["found"]), "tp_pred": float(c["tp_pred"]),
+                       "tok_gold": float(c["tok_gold"]), "tok_found": float(c["tok_found"]),
+                       "tok_pred": float(c["tok_pred"]), "tok_tp": float(c["tok_tp"]),
+                       "token_recall": c["tok_found"] / c["tok_gold"] if c["tok_gold"] else float("nan"),
+                       "token_precision": c["tok_tp"] / c["tok_pred"] if c["tok_pred"] else float("nan")}
     return DetectionScores(recall, precision, f1, n_overlap / n_gold if n_gold else 1.0,
                            tok_both / tok_gold if tok_gold else 1.0, tok_both / tok_pred if tok_pred else 1.0,
-                           n_gold, n_pred, per_type, missed)
+                           n_gold, n_pred, per_type, missed, tok_gold, tok_pred, tok_both)
