@@ -39,10 +39,11 @@ def train_deid(
     seed: Annotated[int, typer.Option(help="Seed of the patient-wise split.")] = 0,
     max_iter: Annotated[int, typer.Option(help="CRF L-BFGS iterations.")] = 150,
     target_recall: Annotated[float, typer.Option(help="Recall the threshold is tuned for (validation).")] = 0.99,
-    cv_folds: Annotated[int, typer.Option(help="Tune the threshold by K-fold patient-wise cross-validation "
-                                          "(0 = one validation split; K fits more).")] = 0,
+    cv_folds: Annotated[int, typer.Option(help="Choose the threshold on out-of-fold predictions of K-fold "
+                                          "patient-wise cross-validation (0 = one validation split; K extra "
+                                          "fits).")] = 3,
     min_precision: Annotated[float | None, typer.Option(help="Precision floor when the target recall is out of "
-                                                        "reach (e.g. 0.8); default: recall first.")] = None,
+                                                        "reach (the benchmark's setting).")] = 0.8,
 ) -> None:
     """Train medkit's PHI tagger on the PhysioNet deid corpus (training + validation patients)."""
     from medkit.core.runs import dumps
