@@ -116,6 +116,15 @@ def test_demo_report_and_wdbc_result(tmp_path, monkeypatch):
     metrics = json.loads((res.run_dir / "metrics.json").read_text())
     assert metrics["wdbc"]["logistic"]["auroc"]["value"] >= 0.98
     assert "WDBC logistic AUROC" in res.summary
+    # the demo's apply step: a bundle the server can load, predicting malignancy probability for real rows
+    from medkit.clinical.serving import load_predictor
+    from medkit.data import load_dataset
+
+    pred = load_predictor(res.run_dir / "bundle")
+    rows = load_dataset("wdbc").X.head(3).to_dict(orient="records")
+    out = pred.predict(rows)
+    probs = [p["risk"] for p in out["predictions"]]
+    assert len(probs) == 3 and all(0.0 <= p <= 1.0 for p in probs)
 
 
 def test_explain_predictions_tree_model_is_additive():

@@ -125,6 +125,14 @@ def _icu(rep: Report, plots: Path, seed: int, data_dir: Path | None) -> dict[str
     return {k: {**e.as_dict(), "seconds": secs[k]} for k, e in evals.items()}
 
 
+def _serving_bundle(run: RunDir, seed: int) -> Path:
+    from medkit.clinical.workflow import ClinicalConfig, train
+
+    cfg = ClinicalConfig(dataset="wdbc", model="logistic", seed=seed, n_boot=200, runs_dir=run.path / "runs",
+                         name="clinical-wdbc-demo")
+    return train(cfg, run.path / "bundle").bundle
+
+
 def run_demo(out_dir: Path, *, seed: int = 0, data_dir: Path | None = None) -> DemoResult:
     """Run the fast clinical tour; returns where the report is and the headline numbers."""
     seed_everything(seed)
@@ -140,6 +148,12 @@ def run_demo(out_dir: Path, *, seed: int = 0, data_dir: Path | None = None) -> D
     except DataError as exc:
         note = f"PhysioNet part skipped: {exc.what}"
         rep.section("ICU in-hospital mortality: PhysioNet 2012").text(note + f". {exc.fix or ''}")
+    # the "apply" step: a bundle `medkit serve --models-from` registers, so the demo's web UI has a risk model
+    bundle = _serving_bundle(run, seed)
+    rep.section("Apply: a model bundle for `medkit serve`").text(
+        f"WDBC logistic regression trained through `medkit clinical train` (quality gate, hold-out report, model "
+        f"card) and written to {bundle.relative_to(run.path)}; `medkit serve --dev --models-from <demo dir>` "
+        "serves it with the other pillars' demo models.")
     run.save_metrics(metrics)
     rep.write(run.path / "report.html")
     w = metrics["wdbc"]["logistic"]["auroc"]
