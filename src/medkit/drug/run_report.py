@@ -22,7 +22,7 @@ def write_run_report(run: RunDir, cfg: Any, metrics: dict[str, Any], quality: An
     Returns the :class:`medkit.reporting.model_card.ModelCardPaths`.
     """
     from medkit.reporting.html import Report
-    from medkit.reporting.model_card import ModelCardInfo, write_model_card
+    from medkit.reporting.model_card import ModelCardInfo, add_quality_and_card_sections, write_model_card
 
     dup = metrics.get("duplicates", {})
     run.write_json("trust.json", {
@@ -45,15 +45,6 @@ def write_run_report(run: RunDir, cfg: Any, metrics: dict[str, Any], quality: An
             s.metrics(vals, caption=f"{task}")
         elif task != "mean":
             s.text(f"{task}: {vals.get('note', '')}")
-    q = quality.summary()
-    s = rep.section("Data quality")
-    s.text(f"{q['n_errors']} errors, {q['n_warnings']} warnings, {q['n_info']} notes. "
-           f"Input: {metrics.get('input', '')}.")
-    for f in quality.sorted_findings():
-        s.text(f"[{f.severity}] {f.message} ({f.where})")
-    s.link("quality.html", "Full data-quality report")
-    s = rep.section("Model card and TRIPOD+AI checklist")
-    s.link(paths.html.name, "Model card")
-    s.link(paths.tripod_markdown.name, "TRIPOD+AI checklist")
+    add_quality_and_card_sections(rep, quality, paths, detail=f". Input: {metrics.get('input', '')}")
     rep.write(run.path / "report.html")
     return paths

@@ -180,6 +180,7 @@ def _report(run: RunDir, cfg: ClassifyConfig, rep: dict[str, Any], metrics: dict
             bars: Path, gallery: list[tuple[Path, str]], sanity: Any, per_image: pd.DataFrame, dups: pd.DataFrame,
             bundle: Path, quality: Any, card: Any) -> None:
     from medkit.reporting import Report
+    from medkit.reporting.model_card import add_quality_and_card_sections
 
     n = metrics["n"]
     r = Report(f"{cfg.name}: brain-tumour detection on Br35H MRI",
@@ -211,16 +212,8 @@ def _report(run: RunDir, cfg: ClassifyConfig, rep: dict[str, Any], metrics: dict
            f"{len(dups)} cross-split pairs remain at distance 3-4 bits (listed in near_duplicates.csv); published "
            "accuracies on random splits of this set are inflated by such leakage.")
     s.table([{"split": k, "images": v} for k, v in n.items()], caption="Images per split used in this run")
-    s = r.section("Data quality")
-    q = quality.summary()
-    s.text(f"{q['n_errors']} errors, {q['n_warnings']} warnings, {q['n_info']} notes on the {quality.n_rows} images "
-           "of this run (errors always stop training; warnings unless allow_quality_warnings).")
-    for f in quality.sorted_findings():
-        s.text(f"[{f.severity}] {f.message} ({f.where})")
-    s.link("quality.html", "Full data-quality report")
-    s = r.section("Model card and TRIPOD+AI checklist")
-    s.link(card.html.name, "Model card")
-    s.link(card.tripod_markdown.name, "TRIPOD+AI checklist")
+    add_quality_and_card_sections(r, quality, card, detail=f" on the {quality.n_rows} images of this run (errors "
+                                  "always stop training; warnings unless allow_quality_warnings)")
     s = r.section("Model bundle")
     s.text(f"Bundle at {bundle}: weights, ONNX graph with intensity preprocessing, label map and metrics; load "
            "with `medkit imaging predict --bundle ...`.")

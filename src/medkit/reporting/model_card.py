@@ -378,3 +378,28 @@ def add_trust_to_run(run: RunDir | str | Path, X: Any, y: Any, *, groups: Any = 
     trust["limitations"] = lim
     rd.write_json("trust.json", trust)
     return write_model_card(rd.path, info)
+
+
+def add_quality_and_card_sections(rep: Any, quality: Any, card: ModelCardPaths, *, detail: str = "") -> None:
+    """Append the "Data quality" and "Model card and TRIPOD+AI checklist" sections to a run report.
+
+    Parameters
+    ----------
+    rep
+        The run's :class:`~medkit.reporting.html.Report`.
+    quality
+        The run's :class:`~medkit.quality.QualityReport` (its ``quality.html`` sits beside ``report.html``).
+    card
+        What :func:`write_model_card` returned for the same run directory.
+    detail
+        Text that follows the finding counts in the first sentence (what was checked, what the gate does).
+    """
+    q = quality.summary()
+    s = rep.section("Data quality")
+    s.text(f"{q['n_errors']} errors, {q['n_warnings']} warnings, {q['n_info']} notes{detail}.")
+    for f in quality.sorted_findings():
+        s.text(f"[{f.severity}] {f.message} ({f.where})")
+    s.link("quality.html", "Full data-quality report")
+    s = rep.section("Model card and TRIPOD+AI checklist")
+    s.link(card.html.name, "Model card")
+    s.link(card.tripod_markdown.name, "TRIPOD+AI checklist")
