@@ -264,12 +264,9 @@ def main(argv: list[str] | None = None) -> None:
         try:
             import httpx
 
-            for _ in range(300):
-                try:
-                    if httpx.get(f"{base}/api/v1/ready", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
+            from medkit.serve.loadgen import wait_ready
+
+            wait_ready(base)
             if "risk" in PARTS:
                 rows += _risk(root, port, token, server.pid, note_fast, env_note)
             if "imaging" in PARTS:

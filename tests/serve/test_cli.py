@@ -98,10 +98,11 @@ def test_several_workers_need_postgresql(tmp_path: Path) -> None:
 def test_two_workers_on_postgresql_keep_one_audit_chain(tmp_path: Path, pg_server: tuple[str, int]) -> None:
     import signal
     import socket
-    import time
     from concurrent.futures import ThreadPoolExecutor
 
     import httpx
+
+    from medkit.serve.loadgen import wait_ready
 
     from .pg import create_database
 
@@ -117,12 +118,7 @@ def test_two_workers_on_postgresql_keep_one_audit_chain(tmp_path: Path, pg_serve
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/api/v1/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        wait_ready(base)
         body = {"username": "admin", "password": "admin-password-1"}
 
         def login(_: int) -> int:

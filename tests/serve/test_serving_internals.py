@@ -256,3 +256,33 @@ def test_load_generator_latency_counts_from_the_scheduled_time(stub_server: tupl
     ok_latency = sorted(res.latency_ms)
     # The second request was due 20 ms after the first but could only go after the 1 s timeout.
     assert ok_latency[-1] > 900
+
+
+def test_wait_ready_waits_through_503_and_gives_up_on_a_closed_port() -> None:
+    import socket
+
+    from medkit.serve.loadgen import wait_ready
+
+    calls = {"n": 0}
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            calls["n"] += 1
+            self.send_response(200 if calls["n"] > 2 and self.path == "/api/v1/ready" else 503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        assert wait_ready(f"http://127.0.0.1:{srv.server_address[1]}", timeout_s=10) and calls["n"] == 3
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound, never listening: connection refused
+        assert not wait_ready(f"http://127.0.0.1:{port}", timeout_s=0.5)

@@ -26,6 +26,23 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 
+def wait_ready(base_url: str, timeout_s: float = 30.0) -> bool:
+    """Poll ``{base_url}/api/v1/ready`` until it answers 200 or ``timeout_s`` passes; returns whether it did."""
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{base_url}/api/v1/ready", timeout=1) as resp:  # noqa: S310 - loopback
+                if resp.status == 200:
+                    return True
+        except (urllib.error.URLError, OSError):
+            pass  # not listening yet, or 503 while the database is not ready
+        time.sleep(0.1)
+    return False
+
+
 @dataclass
 class LoadResult:
     """Outcome of one load run.
