@@ -102,3 +102,39 @@ def test_time_budget_stops_and_restores_best() -> None:
     assert res.out_of_time and res.stopped_early and len(res.history) < 10_000
     with torch.no_grad():
         assert _bce(model, (X[150:], y[150:])).item() == pytest.approx(res.best_score, rel=1e-5)
+
+
+def test_step_budget_cuts_a_long_epoch_and_keep_last_keeps_last_weights() -> None:
+    import time as _time
+
+    X, y = _wdbc_tensors(200)
+    calls = {"n": 0}
+
+    def slow_bce(m: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        calls["n"] += 1
+        _time.sleep(0.01)  # 150 batches would take >= 1.5 s; the 0.2 s budget must cut the first epoch
+        return _bce(m, batch)
+
+    model = nn.Sequential(nn.Linear(30, 16), nn.ReLU(), nn.Linear(16, 1))
+    cfg = TrainConfig(max_epochs=5, batch_size=1, patience=None, progress=False, max_seconds=0.2,
+                      budget_check="step")
+    res = Trainer(model, slow_bce, cfg).fit(TensorDataset(X[:150], y[:150]), TensorDataset(X[150:], y[150:]))
+    assert res.out_of_time and len(res.history) == 1 and calls["n"] < 150
+    assert "val_loss" in res.history[0]  # the partial epoch is validated like a full one
+
+    # Validation labels inverted: every epoch of training makes the validation loss worse, so the best epoch
+    # is the first one and "restore_best" and "keep_last" must leave different weights.
+    snaps: list[dict[str, torch.Tensor]] = []
+    for mode in ("restore_best", "keep_last"):
+        snaps.clear()
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(30, 16), nn.ReLU(), nn.Linear(16, 1))
+        cfg = TrainConfig(max_epochs=10_000, batch_size=32, lr=1e-2, patience=None, progress=False,
+                          max_seconds=0.5, on_time_out=mode)
+        t = Trainer(model, _bce, cfg, on_epoch_end=lambda e, logs, m=model: snaps.append(
+            {k: v.clone() for k, v in m.state_dict().items()}))
+        res = t.fit(TensorDataset(X[:150], y[:150]), TensorDataset(X[150:], 1 - y[150:]))
+        assert res.out_of_time and len(snaps) >= 3 and res.best_epoch < len(snaps) - 1
+        expect = snaps[-1] if mode == "keep_last" else snaps[res.best_epoch]
+        for k, v in model.state_dict().items():
+            assert torch.equal(v, expect[k]), (mode, k)

@@ -53,6 +53,13 @@ def test_unet_overfits_one_drive_patch(shared_data: Path) -> None:
     seg.fit([img], [mask])
     assert dice(seg.predict([img])[0], mask) > 0.9
 
+    # A time budget ends training early and keeps the last epoch's weights (the Trainer's on_time_out).
+    short = UNetSegmenter(channels=(8, 16, 32), patch_size=64, patches_per_image=8, roi_size=64, epochs=10_000,
+                          batch_size=8, lr=1e-2, augment=False, fg_fraction=0.0, max_seconds=1.0)
+    short.fit([img], [mask], val=([img], [mask], None))
+    assert short.stopped_by_time_ and len(short.history_) < 10_000
+    assert short.best_epoch_ == len(short.history_) - 1
+
 
 def test_gradcam_matches_monai() -> None:
     from monai.networks.nets import ResNet

@@ -156,31 +156,17 @@ class UNetSegmenter(BaseEstimator):
                 return {"val_dice": 2 * inter / max(tot, 1.0)}
 
         t0 = time.perf_counter()
-        state = {"stop": False}
-        history: list[dict[str, float]] = []
-
-        def on_epoch_end(epoch: int, logs: dict[str, float]) -> None:
-            history.append(dict(logs))
-            if self.max_seconds is not None and time.perf_counter() - t0 > self.max_seconds:
-                state["stop"] = True
-                raise _TimeBudget
-
+        # A time-out keeps the last epoch's weights: with the cosine schedule they are usually the best-annealed.
         cfg = TrainConfig(max_epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, weight_decay=1e-4,
                           patience=self.patience, monitor=monitor, mode=mode, seed=self.seed,
                           num_threads=self.num_threads, progress=self.progress, scheduler="cosine",
-                          restore_best=val is not None)
+                          restore_best=val is not None, max_seconds=self.max_seconds, on_time_out="keep_last")
         dummy_val = TensorDataset(torch.zeros(1)) if val is not None else None
-        trainer = Trainer(net, loss_fn, cfg, val_fn=val_fn, on_epoch_end=on_epoch_end,
-                          description=f"imaging segmenter ({self.arch})")
-        try:
-            result = trainer.fit(TensorDataset(torch.from_numpy(x), torch.from_numpy(y)), dummy_val)
-            self.history_ = result.history
-            self.best_epoch_ = result.best_epoch
-        except _TimeBudget:
-            # Budget reached: keep the weights of the last finished epoch (the Trainer's best-restore is skipped).
-            self.history_ = history
-            self.best_epoch_ = len(history) - 1
-        self.stopped_by_time_ = state["stop"]
+        trainer = Trainer(net, loss_fn, cfg, val_fn=val_fn, description=f"imaging segmenter ({self.arch})")
+        result = trainer.fit(TensorDataset(torch.from_numpy(x), torch.from_numpy(y)), dummy_val)
+        self.history_ = result.history
+        self.best_epoch_ = len(result.history) - 1 if result.out_of_time else result.best_epoch
+        self.stopped_by_time_ = result.out_of_time
         self.train_seconds_ = time.perf_counter() - t0
         self.model_ = net.eval()
         return self
@@ -219,6 +205,3 @@ class UNetSegmenter(BaseEstimator):
         """Binary masks ``(H, W)`` (probability ≥ ``threshold``)."""
         return [p >= self.threshold for p in self.predict_proba(images)]
 
-
-class _TimeBudget(Exception):
-    """Raised from the epoch callback to end training when ``max_seconds`` is spent."""

@@ -32,4 +32,10 @@ class TrainConfig(StrictModel):
     restore_best: bool = True
     progress: bool = True
     drop_last: bool = False
-    max_seconds: float | None = Field(None, gt=0)  # wall-clock budget: stop after the epoch that crosses it
+    # Wall-clock budget. "epoch": stop after the epoch that crosses it; "step": stop after the optimiser step that
+    # crosses it (the partial epoch is validated and checkpointed like a full one), for epochs longer than the budget.
+    max_seconds: float | None = Field(None, gt=0)
+    budget_check: Literal["epoch", "step"] = "epoch"
+    # Which weights a time-out leaves in the model: the best validated ones (as early stopping does) or the last
+    # ones (when later weights are known to be better, e.g. a schedule that anneals to the end of the budget).
+    on_time_out: Literal["restore_best", "keep_last"] = "restore_best"

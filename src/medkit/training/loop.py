@@ -54,7 +54,8 @@ class TrainResult:
     stopped_early
         Whether early stopping (or the time budget) ended training before ``max_epochs``.
     out_of_time
-        Whether ``max_seconds`` ended training; best weights are still restored.
+        Whether ``max_seconds`` ended training; the best weights are restored unless
+        ``on_time_out="keep_last"``.
     resumed_from
         Epoch index training resumed after, or ``None``.
     """
@@ -158,7 +159,9 @@ class Trainer:
             for epoch in range(start_epoch, cfg.max_epochs):
                 gen.manual_seed(cfg.seed * 100_003 + epoch)  # shuffle order depends on (seed, epoch) only
                 t_epoch = time.perf_counter()
-                train_loss = self._train_epoch(model, loader, optimizer, scheduler, epoch)
+                deadline = (t0 + cfg.max_seconds if cfg.max_seconds is not None and cfg.budget_check == "step"
+                            else None)
+                train_loss, cut = self._train_epoch(model, loader, optimizer, scheduler, epoch, deadline)
                 logs: dict[str, float] = {"epoch": float(epoch), "train_loss": train_loss,
                                           "lr": float(optimizer.param_groups[0]["lr"])}
                 if val_loader is not None:
@@ -179,6 +182,7 @@ class Trainer:
                 else:
                     state["bad_epochs"] += 1
                 stop = cfg.patience is not None and state["bad_epochs"] >= cfg.patience
+                # A time-out is not recorded as "finished" in the checkpoint: a resume gets a fresh budget.
                 self._save_checkpoint(model, optimizer, scheduler, state, result, epoch, best_weights, stop)
                 bar.update(epoch, logs, cfg.monitor)
                 if self.on_epoch_end is not None:
@@ -186,12 +190,13 @@ class Trainer:
                 if stop:
                     result.stopped_early = True
                     break
-                if cfg.max_seconds is not None and time.perf_counter() - t0 >= cfg.max_seconds:
+                if cut or (cfg.max_seconds is not None and time.perf_counter() - t0 >= cfg.max_seconds):
                     result.stopped_early = True
                     result.out_of_time = True
                     break
 
-        if cfg.restore_best and best_weights is not None:
+        keep_last = result.out_of_time and cfg.on_time_out == "keep_last"
+        if cfg.restore_best and best_weights is not None and not keep_last:
             _plain_module(model).load_state_dict(best_weights)
         result.best_epoch = int(state["best_epoch"])
         result.best_score = float(state["best_score"])
@@ -201,7 +206,8 @@ class Trainer:
 
     # ----------------------------------------------------------------- helpers
     def _train_epoch(self, model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
-                     scheduler: Any, epoch: int) -> float:
+                     scheduler: Any, epoch: int, deadline: float | None = None) -> tuple[float, bool]:
+        """Mean training loss of one epoch, and whether ``deadline`` (perf_counter time) cut it short."""
         model.train()
         total, n = 0.0, 0
         for batch in loader:
@@ -218,7 +224,9 @@ class Trainer:
                 scheduler.step()
             total += float(loss.detach()) * _batch_len(batch)
             n += _batch_len(batch)
-        return total / max(n, 1)
+            if deadline is not None and time.perf_counter() >= deadline:
+                return total / max(n, 1), True
+        return total / max(n, 1), False
 
     @torch.no_grad()
     def _validate(self, model: nn.Module, val_loader: DataLoader) -> dict[str, float]:
