@@ -20,14 +20,16 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from medkit.core.errors import DataError, NotFittedError, PrivacyError
+from medkit.core.errors import ConfigError, DataError, NotFittedError, PrivacyError
 from medkit.privacy.context_rules import apply_context_rules, drop_st_segments
 from medkit.privacy.lexicon import Lexicon
-from medkit.privacy.phi import NAME_TYPES, PhiSpan, merge_spans
+from medkit.privacy.phi import NAME_TYPES, PhiSpan, merge_spans, tokenize
 from medkit.privacy.rules import confident_spans
 from medkit.privacy.surrogates import SurrogateGenerator
 from medkit.privacy.tagger import CrfPhiTagger, note_features, token_labels
 
+# per note: rule spans, CRF token scores, MiniLM token scores (start, end, P(PHI), type)
+Candidates = tuple[list[PhiSpan], list[tuple[int, int, float, str]], list[tuple[int, int, float, str]]]
 _PROPAGATE = NAME_TYPES | {"Location"}
 THRESHOLD_GRID = (0.002, 0.005, 0.01, 0.015) + tuple(float(x) for x in np.round(np.arange(0.02, 0.62, 0.02), 2))
 _EDGE_PUNCT = re.compile(r"(\(?)(.*?\w.*?)([,:;.)]?)", re.S)
@@ -89,12 +91,24 @@ class TextDeidentifier(BaseEstimator):
         "Vasquez" -> "Vasques", "VAQUEZ"), when the misspelt word is not an everyday word.
     propagate_min_score
         Only spans at least this confident (rules: 1, CRF: its marginal) are propagated to other notes.
+    tagger
+        ``"crf"`` (default), ``"minilm"`` (the fine-tuned MiniLM word-piece tagger of
+        :mod:`medkit.privacy.neural_tagger`) or ``"crf+minilm"`` (union: a token is PHI when the CRF says so at
+        ``threshold`` or MiniLM at ``neural_threshold``).
+    neural_threshold
+        MiniLM P(PHI) above which a token is PHI.
+    neural_params
+        Keyword arguments of :class:`~medkit.privacy.neural_tagger.TransformerPhiTagger` (epochs, max_len ...).
     """
 
     def __init__(self, threshold: float = 0.2, use_tagger: bool = True, propagate: bool = True,
                  c1: float = 0.05, c2: float = 0.05, max_iterations: int = 150, context_rules: bool = True,
-                 propagate_min_score: float = 0.0, fuzzy_propagate: bool = False) -> None:
+                 propagate_min_score: float = 0.0, fuzzy_propagate: bool = False, tagger: str = "crf",
+                 neural_threshold: float = 0.5, neural_params: dict[str, Any] | None = None) -> None:
         self.threshold = threshold
+        self.tagger = tagger
+        self.neural_threshold = neural_threshold
+        self.neural_params = neural_params
         self.use_tagger = use_tagger
         self.propagate = propagate
         self.context_rules = context_rules
@@ -106,15 +120,29 @@ class TextDeidentifier(BaseEstimator):
 
     # ------------------------------------------------------------------ fitting
     def fit(self, notes: pd.DataFrame, gold: Sequence[list[PhiSpan]], lexicon: Lexicon | None = None,
-            known_names: Mapping[str, set[str]] | None = None) -> TextDeidentifier:
-        """Train the tagger on ``notes`` (columns ``patient``, ``text``) and their gold spans."""
+            known_names: Mapping[str, set[str]] | None = None, val_notes: pd.DataFrame | None = None,
+            val_gold: Sequence[list[PhiSpan]] | None = None) -> TextDeidentifier:
+        """Train the tagger(s) on ``notes`` (columns ``patient``, ``text``) and their gold spans.
+
+        ``val_notes``/``val_gold`` (other patients) choose MiniLM's best epoch; the CRF does not use them.
+        """
         _check_notes(notes)
+        if self.tagger not in ("crf", "minilm", "crf+minilm"):
+            raise ConfigError(f"unknown tagger {self.tagger!r}", where="TextDeidentifier.tagger",
+                              fix="use 'crf', 'minilm' or 'crf+minilm'")
         self.lexicon_ = copy.deepcopy(lexicon) if lexicon is not None else Lexicon()
         per_patient = _non_phi_vocabulary(list(notes["patient"]), list(notes["text"]), gold)
         self.lexicon_.common = dict(sum(per_patient.values(), Counter()))
         self.known_names_ = {str(k): set(v) for k, v in (known_names or {}).items()}
         self.tagger_: CrfPhiTagger | None = None
-        if self.use_tagger:
+        self.neural_: Any = None
+        if self.use_tagger and "minilm" in self.tagger:
+            from medkit.privacy.neural_tagger import TransformerPhiTagger
+
+            vt = None if val_notes is None else [str(t) for t in val_notes["text"]]
+            self.neural_ = TransformerPhiTagger(**(self.neural_params or {})).fit(
+                [str(t) for t in notes["text"]], gold, vt, val_gold)
+        if self.use_tagger and "crf" in self.tagger:
             X, y = [], []
             for (patient, text), g in zip(zip(notes["patient"], notes["text"], strict=True), gold, strict=True):
                 toks, feats = note_features(text, self.lexicon_, self.known_names_.get(str(patient)),
@@ -130,29 +158,42 @@ class TextDeidentifier(BaseEstimator):
                                  fix="call fit(notes, gold_spans) first, or load a saved model")
 
     # ---------------------------------------------------------------- detection
-    def _note_candidates(self, text: str, patient: str) -> tuple[list[PhiSpan], list[tuple[int, int, float, str]]]:
+    def _note_candidates(self, text: str, patient: str) -> Candidates:
+        """Rule spans, CRF token scores and MiniLM token scores ``(start, end, P(PHI), type)`` of one note."""
         rules = confident_spans(text)
         scored: list[tuple[int, int, float, str]] = []
         if self.tagger_ is not None and text.strip():
             toks, feats = note_features(text, self.lexicon_, self.known_names_.get(patient))
             for t, (p, typ) in zip(toks, self.tagger_.phi_probability(feats), strict=True):
                 scored.append((t.start, t.end, p, typ))
-        return rules, scored
+        return rules, scored, self.neural_scores(text)
 
-    def detect_notes(self, notes: pd.DataFrame, threshold: float | None = None) -> list[list[PhiSpan]]:
+    def neural_scores(self, text: str) -> list[tuple[int, int, float, str]]:
+        """MiniLM token scores of one note (empty without a MiniLM tagger)."""
+        neural = getattr(self, "neural_", None)
+        if neural is None or not text.strip():
+            return []
+        toks = tokenize(text)
+        return [(t.start, t.end, p, typ) for t, (p, typ) in zip(toks, neural.phi_probability(text, toks),
+                                                                  strict=True)]
+
+    def detect_notes(self, notes: pd.DataFrame, threshold: float | None = None,
+                     neural_threshold: float | None = None) -> list[list[PhiSpan]]:
         """Detected spans for every note (offsets into each note)."""
         self._check_fitted()
         _check_notes(notes)
         thr = self.threshold if threshold is None else threshold
         cands = [self._note_candidates(str(t), str(p)) for p, t in zip(notes["patient"], notes["text"], strict=True)]
-        return self._finalise(notes, cands, thr)
+        return self._finalise(notes, cands, thr, neural_threshold)
 
-    def _finalise(self, notes: pd.DataFrame, cands: list[tuple[list[PhiSpan], list[tuple[int, int, float, str]]]],
-                  thr: float) -> list[list[PhiSpan]]:
+    def _finalise(self, notes: pd.DataFrame, cands: Sequence[tuple[Any, ...]], thr: float,
+                  neural_thr: float | None = None) -> list[list[PhiSpan]]:
         texts = [str(t) for t in notes["text"]]
+        nthr = getattr(self, "neural_threshold", 0.5) if neural_thr is None else neural_thr
         spans: list[list[PhiSpan]] = []
-        for text, (rules, scored) in zip(texts, cands, strict=True):
+        for text, (rules, scored, *rest) in zip(texts, cands, strict=True):
             crf = [PhiSpan(s, e, typ, "crf", p) for s, e, p, typ in scored if p >= thr]
+            crf += [PhiSpan(s, e, typ, "minilm", p) for s, e, p, typ in (rest[0] if rest else []) if p >= nthr]
             if self.context_rules:
                 rules = drop_st_segments(rules, text, self.lexicon_)
             merged = _extend_institutions(merge_spans(rules + crf, text), text)

@@ -135,9 +135,25 @@ def _cross_validated_scores(part: Any, groups: np.ndarray, pool: np.ndarray, k: 
                             max_iterations: int) -> dict[float, Any]:
     """Out-of-fold detection scores per threshold over the tuning patients (each fold scored by a model
     that never saw its patients)."""
+    return _oof_scores(_cv_folds(part, groups, pool, k, seed, lex, kn, max_iterations))
+
+
+def _oof_scores(folds: list[Any]) -> dict[float, Any]:
     from medkit.privacy.text_deid import THRESHOLD_GRID
     from medkit.privacy.text_eval import score_detection
 
+    texts = [str(t) for _, fn, _, _, _ in folds for t in fn["text"]]
+    gold = [g for _, _, fg, _, _ in folds for g in fg]
+    out = {}
+    for thr in THRESHOLD_GRID:
+        pred = [s for m, fn, _, c, _ in folds for s in m._finalise(fn, c, float(thr))]
+        out[float(thr)] = score_detection(texts, gold, pred)
+    return out
+
+
+def _cv_folds(part: Any, groups: np.ndarray, pool: np.ndarray, k: int, seed: int, lex: Any, kn: Any,
+              max_iterations: int) -> list[Any]:
+    """K patient-wise folds of ``pool``: (model fitted without the fold, fold notes, gold, candidates, row ids)."""
     pats = np.array(sorted(set(groups[pool].tolist())))
     np.random.default_rng(seed + 17).shuffle(pats)
     fold_of = {p: i % k for i, p in enumerate(pats.tolist())}
@@ -149,14 +165,8 @@ def _cross_validated_scores(part: Any, groups: np.ndarray, pool: np.ndarray, k: 
         m = TextDeidentifier(max_iterations=max_iterations).fit(tn, tg, lexicon=lex, known_names=kn)
         fn, fg = part(te)
         cands = [m._note_candidates(str(t), str(p)) for p, t in zip(fn["patient"], fn["text"], strict=True)]
-        folds.append((m, fn, fg, cands))
-    texts = [str(t) for _, fn, _, _ in folds for t in fn["text"]]
-    gold = [g for _, _, fg, _ in folds for g in fg]
-    out = {}
-    for thr in THRESHOLD_GRID:
-        pred = [s for m, fn, _, c in folds for s in m._finalise(fn, c, float(thr))]
-        out[float(thr)] = score_detection(texts, gold, pred)
-    return out
+        folds.append((m, fn, fg, cands, te))
+    return folds
 
 
 def save_model(model: TextDeidentifier, folder: str | Path) -> Path:
@@ -181,7 +191,8 @@ def load_model(folder: str | Path) -> TextDeidentifier:
         raise ModelError("file does not hold a medkit TextDeidentifier", where=str(path),
                          fix="pass the folder written by medkit privacy train-deid")
     # models saved before these options existed behave as they did when saved, plus the default context rules
-    for attr, default in (("context_rules", True), ("propagate_min_score", 0.0), ("fuzzy_propagate", False)):
+    for attr, default in (("context_rules", True), ("propagate_min_score", 0.0), ("fuzzy_propagate", False),
+                          ("tagger", "crf"), ("neural_threshold", 0.5), ("neural_params", None), ("neural_", None)):
         if not hasattr(model, attr):
             setattr(model, attr, default)
     return model
