@@ -6,7 +6,9 @@ import datetime as _dt
 import io
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Path, Query, Request, Response, UploadFile
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from sqlalchemy import select, text
 
@@ -46,9 +48,14 @@ VersionQ = Query(None, ge=1, le=1_000_000, description="Model version; default: 
 VersionP = Path(ge=1, le=1_000_000, description="Model version")
 
 
-def _served(resp: Response, served: Served) -> dict[str, Any]:
-    resp.headers["X-Medkit-Model"] = f"{served.model['name']}:{served.model['version']}"
-    return served.as_dict()
+def _served(served: Served) -> Response:
+    """The prediction as JSON, serialised by orjson straight from the result (FastAPI's response-model validation and
+    ``jsonable_encoder`` pass cost more than the model on a one-patient request; the OpenAPI schema is unchanged).
+    NaN and infinity become ``null`` (strict JSON)."""
+    body = orjson.dumps(served.as_dict(), default=jsonable_encoder,
+                        option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
+    return Response(body, media_type="application/json",
+                    headers={"X-Medkit-Model": f"{served.model['name']}:{served.model['version']}"})
 
 
 def _job_response(job: dict[str, Any]) -> JSONResponse:
@@ -153,14 +160,14 @@ def set_stage(name: str, body: StageRequest, version: int = VersionP, p: Princip
 # -- predictions -------------------------------------------------------------------------------
 @router.post("/clinical/{name}/predict", response_model=PredictionResponse, tags=["clinical"],
              responses={202: {"model": JobResponse, "description": "Large batch: started as a job"}})
-def clinical_predict(name: str, body: ClinicalRequest, response: Response, version: int | None = VersionQ,
+def clinical_predict(name: str, body: ClinicalRequest, version: int | None = VersionQ,
                      p: Principal = Depends(require("predict:clinical")), svc: Service = Depends(get_service)) -> Any:
     """Risk for patient rows. Batches over the server's ``sync_max_rows`` run as a job (202 + job URL)."""
     digest = audit.input_hash(body.rows)
     if len(body.rows) > svc.settings.sync_max_rows:
         return _job_response(svc.submit_job(p, "clinical", "clinical", name, version, list(body.rows),
                                             input_sha256=digest, explain=body.explain))
-    return _served(response, svc.predict(p, "clinical", name, version, list(body.rows), input_sha256=digest,
+    return _served(svc.predict(p, "clinical", name, version, list(body.rows), input_sha256=digest,
                                          explain=body.explain, detail=f"rows={len(body.rows)}"))
 
 
@@ -181,7 +188,7 @@ def read_csv_rows(data: bytes) -> list[dict[str, Any]]:
 
 @router.post("/clinical/{name}/predict-csv", response_model=PredictionResponse, tags=["clinical"],
              responses={202: {"model": JobResponse, "description": "Large batch: started as a job"}})
-async def clinical_predict_csv(name: str, response: Response, file: UploadFile = File(...),
+async def clinical_predict_csv(name: str, file: UploadFile = File(...),
                                explain: bool = Form(False), version: int | None = VersionQ,
                                p: Principal = Depends(require("predict:clinical")),
                                svc: Service = Depends(get_service)) -> Any:
@@ -198,15 +205,15 @@ async def clinical_predict_csv(name: str, response: Response, file: UploadFile =
 
     served = await run_in_threadpool(svc.predict, p, "clinical", name, version, rows, input_sha256=digest,
                                      explain=explain, detail=f"rows={len(rows)} csv")
-    return _served(response, served)
+    return _served(served)
 
 
 @router.post("/drug/{name}/predict", response_model=PredictionResponse, tags=["drug"])
-def drug_predict(name: str, body: DrugRequest, response: Response, version: int | None = VersionQ,
+def drug_predict(name: str, body: DrugRequest, version: int | None = VersionQ,
                  p: Principal = Depends(require("predict:drug")), svc: Service = Depends(get_service)) -> Any:
     """Predicted properties for up to 1000 SMILES."""
     digest = audit.input_hash(body.smiles)
-    return _served(response, svc.predict(p, "drug", name, version, list(body.smiles), input_sha256=digest,
+    return _served(svc.predict(p, "drug", name, version, list(body.smiles), input_sha256=digest,
                                          explain=body.explain, detail=f"molecules={len(body.smiles)}"))
 
 
@@ -222,7 +229,7 @@ def drug_screen(name: str, body: ScreenRequest, version: int | None = VersionQ,
 
 
 @router.post("/imaging/{name}/predict", response_model=PredictionResponse, tags=["imaging"])
-async def imaging_predict(name: str, response: Response, file: UploadFile = File(...), explain: bool = Form(True),
+async def imaging_predict(name: str, file: UploadFile = File(...), explain: bool = Form(True),
                           version: int | None = VersionQ, p: Principal = Depends(require("predict:imaging")),
                           svc: Service = Depends(get_service)) -> Any:
     """Label (or mask) for an uploaded PNG, JPEG, TIFF, DICOM or NIfTI image, with a Grad-CAM overlay when ``explain``.
@@ -239,16 +246,16 @@ async def imaging_predict(name: str, response: Response, file: UploadFile = File
                                      input_sha256=audit.input_hash(data),
                                      explain=explain, detail=f"type={kind} bytes={len(data)}"
                                      + (f" stored={stored.name}" if stored else ""))
-    return _served(response, served)
+    return _served(served)
 
 
 @router.post("/treatment/{name}/recommend", response_model=PredictionResponse, tags=["treatment"])
-def treatment_recommend(name: str, body: TreatmentRequest, response: Response, version: int | None = VersionQ,
+def treatment_recommend(name: str, body: TreatmentRequest, version: int | None = VersionQ,
                         p: Principal = Depends(require("predict:treatment")),
                         svc: Service = Depends(get_service)) -> Any:
     """Recommended arm for one patient with the expected benefit of each arm and its uncertainty."""
     digest = audit.input_hash(body.patient)
-    return _served(response, svc.predict(p, "treatment", name, version, [dict(body.patient)], input_sha256=digest,
+    return _served(svc.predict(p, "treatment", name, version, [dict(body.patient)], input_sha256=digest,
                                          explain=body.explain, detail="patients=1"))
 
 

@@ -8,9 +8,10 @@ import hashlib
 import json
 import threading
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import event, select, text
+from sqlalchemy import event, insert, select, text
 from sqlalchemy.orm import Session
 
 from medkit.serve.db import AuditEvent, utcnow
@@ -43,7 +44,7 @@ def lock_chain(db: Session) -> None:
         db.info["medkit_pg_lock"] = True
 
 
-def _digest(prev: str, ev: AuditEvent) -> str:
+def _digest(prev: str, ev: AuditEvent | SimpleNamespace) -> str:
     payload = json.dumps([prev, ev.at.isoformat(), ev.actor, ev.role, ev.action, ev.outcome, ev.model_name,
                           ev.model_version, ev.input_sha256, ev.detail], separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()
@@ -76,27 +77,30 @@ def record(db: Session, actor: Actor | str, action: str, *, outcome: str = "ok",
     return ev
 
 
-def record_many(db: Session, events: list[dict[str, Any]]) -> list[AuditEvent]:
-    """Append several events in order with one read of the chain head and one flush (group commit).
+def record_many(db: Session, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Append several events in order with one read of the chain head and one INSERT (group commit).
 
-    Each item holds the keyword arguments of :func:`record` plus ``actor``.
+    Each item holds the keyword arguments of :func:`record` plus ``actor``. The rows go in as one Core
+    ``INSERT ... VALUES`` executemany, not as ORM objects: the unit of work's bookkeeping cost more than the rest of
+    a one-patient prediction's audit commit. Same rows, same hashes as :func:`record`. Returns the inserted rows.
     """
     lock_chain(db)
     last = db.execute(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)).scalar()
     pending = [o for o in db.new if isinstance(o, AuditEvent)]
     prev = pending[-1].hash if pending else (last or GENESIS)
-    out = []
+    if pending:
+        db.flush()  # ORM events added earlier in this transaction keep their place in the chain
+    rows = []
     for kw in events:
         who = kw["actor"] if isinstance(kw["actor"], Actor) else Actor(str(kw["actor"]))
-        ev = AuditEvent(at=utcnow(), actor=who.username[:64], role=who.role, action=kw["action"],
-                        outcome=kw.get("outcome", "ok"), model_name=kw.get("model_name"),
-                        model_version=kw.get("model_version"), input_sha256=kw.get("input_sha256"),
-                        detail=str(kw.get("detail", ""))[:500], prev_hash=prev, hash="")
-        ev.hash = prev = _digest(prev, ev)
-        out.append(ev)
-    db.add_all(out)
-    db.flush()
-    return out
+        row = {"at": utcnow(), "actor": who.username[:64], "role": who.role, "action": kw["action"],
+               "outcome": kw.get("outcome", "ok"), "model_name": kw.get("model_name"),
+               "model_version": kw.get("model_version"), "input_sha256": kw.get("input_sha256"),
+               "detail": str(kw.get("detail", ""))[:500], "prev_hash": prev}
+        row["hash"] = prev = _digest(prev, SimpleNamespace(**row))
+        rows.append(row)
+    db.execute(insert(AuditEvent.__table__), rows)  # type: ignore[arg-type]
+    return rows
 
 
 def verify_chain(db: Session) -> tuple[bool, int | None]:

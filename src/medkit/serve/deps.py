@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from fastapi import Depends, HTTPException, Request
+from starlette.concurrency import run_in_threadpool
 
-from medkit.serve.security import Principal, allowed, principal_from_token
+from medkit.serve.security import Principal, allowed
 from medkit.serve.service import Service
 
 SESSION_COOKIE = "medkit_session"
@@ -23,22 +24,31 @@ def _unauthorized(why: str) -> HTTPException:
     return HTTPException(status_code=401, detail=why, headers={"WWW-Authenticate": "Bearer"})
 
 
-def optional_principal(request: Request, svc: Service = Depends(get_service)) -> Principal | None:
-    """The principal from ``Authorization: Bearer`` or the session cookie, or None. A bad bearer token is an error."""
+def _session_principal(svc: Service, cookie: str) -> Principal | None:
+    with svc.sf() as db:
+        return svc.codec.principal(db, cookie)
+
+
+async def optional_principal(request: Request, svc: Service = Depends(get_service)) -> Principal | None:
+    """The principal from ``Authorization: Bearer`` or the session cookie, or None. A bad bearer token is an error.
+
+    async so that a token found in the short-lived token cache (see :mod:`medkit.serve.authcache`) costs no trip
+    through the thread pool; database lookups still run in the pool.
+    """
     auth = request.headers.get("authorization")
     if auth is not None:
         scheme, _, token = auth.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise _unauthorized("malformed Authorization header; use 'Bearer <token>'")
-        with svc.engine.connect() as conn:  # a plain connection: the hot path of every API call
-            p = principal_from_token(conn, token.strip())
+        token_hash, p = svc.cached_principal(token.strip())
+        if p is None:
+            p = await run_in_threadpool(svc.principal_for_token, token_hash)
         if p is None:
             raise _unauthorized("invalid, expired or revoked token")
         return p
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        with svc.sf() as db:
-            return svc.codec.principal(db, cookie)
+        return await run_in_threadpool(_session_principal, svc, cookie)
     return None
 
 

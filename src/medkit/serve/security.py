@@ -98,16 +98,22 @@ def principal_from_token(db: Session | Connection, token: str) -> Principal | No
 
     One indexed lookup of the token's sha256 (columns only, no ORM objects: this runs on every API call).
     """
+    found = token_lookup(db, sha256_hex(token))
+    return found[0] if found else None
+
+
+def token_lookup(db: Session | Connection, token_hash: str) -> tuple[Principal, _dt.datetime] | None:
+    """:func:`principal_from_token` by the token's sha256, with the token's expiry time (for caches)."""
     row = db.execute(select(ApiToken.revoked, ApiToken.expires_at, User.id, User.username, User.role, User.active,
                             User.must_change_password).join(User, User.id == ApiToken.user_id)
-                     .where(ApiToken.token_hash == sha256_hex(token))).first()
+                     .where(ApiToken.token_hash == token_hash)).first()
     if row is None:
         return None
     revoked, expires_at, user_id, username, role, active, must_change = row
     # A password reset revokes tokens; the flag check covers a token issued in between (belt and braces).
     if revoked or expires_at <= utcnow() or not active or must_change:
         return None
-    return Principal(user_id, username, role, "token")
+    return Principal(user_id, username, role, "token"), expires_at
 
 
 class SessionCodec:

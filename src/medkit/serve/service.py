@@ -20,13 +20,14 @@ from medkit.core.errors import DataError, MedkitError, SchemaError
 from medkit.core.logging import get_logger
 from medkit.serve import audit, registry
 from medkit.serve.auditq import AuditWriter
+from medkit.serve.authcache import TokenCache
 from medkit.serve.batching import Batcher, batchable
-from medkit.serve.db import Job, ModelVersion, RegisteredModel, User, create_engine, session_factory, utcnow
+from medkit.serve.db import ApiToken, Job, ModelVersion, RegisteredModel, User, create_engine, session_factory, utcnow
 from medkit.serve.errors import NotFound
 from medkit.serve.limits import TokenBucket
 from medkit.serve.migrate import upgrade
 from medkit.serve.predictors import Loader, PredictorCache
-from medkit.serve.security import Principal, SessionCodec, create_user
+from medkit.serve.security import Principal, SessionCodec, create_user, sha256_hex, token_lookup
 from medkit.serve.settings import ServeSettings
 
 log = get_logger("medkit.serve")
@@ -35,6 +36,7 @@ JOB_CHUNK = 64
 # web UI, registry functions on its session factory) take effect at once; changes made by another process (the
 # `medkit models` command, other workers) within this many seconds.
 RESOLVE_TTL_S = 2.0
+_AUTH_TABLES = (ApiToken.__table__, User.__table__)
 
 
 def declared_columns(pillar: str, ref: dict[str, Any]) -> list[str]:
@@ -96,6 +98,7 @@ class Service:
     executor: ThreadPoolExecutor
     auditor: AuditWriter
     batcher: Batcher = field(default_factory=Batcher)
+    tokens: TokenCache = field(default_factory=TokenCache)
     _resolved: dict[tuple[str, str, int | None], tuple[int, float, dict[str, Any], str]] = field(default_factory=dict)
     _registry_gen: int = 0
     _closed: bool = field(default=False)
@@ -114,7 +117,11 @@ class Service:
                                                                                  settings.login_per_min),
                   executor=ThreadPoolExecutor(max_workers=settings.job_workers, thread_name_prefix="medkit-job"),
                   auditor=AuditWriter(lambda: svc.sf))
+        svc.tokens = TokenCache(settings.token_cache_s)
         event.listen(sf, "after_flush", svc._registry_touched)
+        event.listen(sf, "after_flush", svc._auth_touched)
+        event.listen(sf, "do_orm_execute", svc._auth_statement)
+        event.listen(sf, "after_commit", svc._auth_committed)
         if sweep_jobs:  # worker processes skip it: a restarting worker must not fail its siblings' jobs
             svc._fail_stale_jobs()
         return svc
@@ -144,6 +151,40 @@ class Service:
         with self.sf.begin() as db:
             for job in db.execute(select(Job).where(Job.status.in_(("queued", "running")))).scalars():
                 job.status, job.error, job.finished_at = "failed", "server restarted before the job finished", utcnow()
+
+    # -- API tokens ------------------------------------------------------------------------
+    def _auth_touched(self, session: Any, _ctx: Any) -> None:
+        # Any write to a token or a user (revocation, password change or reset, role or state) ends every cached
+        # token answer in this process before the writing request returns (see authcache): now, and again at
+        # commit, so that a lookup made between the flush and the commit (which still saw the old row) is dropped.
+        if any(isinstance(o, ApiToken | User) for o in (*session.dirty, *session.deleted)):
+            session.info["medkit_auth_written"] = True
+            self.tokens.clear()
+
+    def _auth_statement(self, state: Any) -> None:
+        # The same for UPDATE/DELETE statements run through a session (no ORM objects, so no flush event).
+        if (state.is_update or state.is_delete) and getattr(state.statement, "table", None) in _AUTH_TABLES:
+            state.session.info["medkit_auth_written"] = True
+            self.tokens.clear()
+
+    def _auth_committed(self, session: Any) -> None:
+        if session.info.pop("medkit_auth_written", False):
+            self.tokens.clear()
+
+    def cached_principal(self, token: str) -> tuple[str, Principal | None]:
+        """``(sha256 of the token, its principal if cached)``: no database access (safe on the event loop)."""
+        h = sha256_hex(token)
+        return h, self.tokens.get(h)
+
+    def principal_for_token(self, token_hash: str) -> Principal | None:
+        """Look a token up in the database (blocking) and cache a valid answer; None for any invalid token."""
+        gen = self.tokens.generation
+        with self.engine.connect() as conn:  # a plain connection: columns only, no ORM session
+            found = token_lookup(conn, token_hash)
+        if found is None:
+            return None
+        self.tokens.put(token_hash, found[0], found[1], generation=gen)
+        return found[0]
 
     # -- predictions -----------------------------------------------------------------------
     def _registry_touched(self, session: Any, _ctx: Any) -> None:

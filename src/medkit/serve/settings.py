@@ -47,6 +47,9 @@ class ServeSettings(StrictModel):
         Sign-in attempts allowed per minute per client address (brute-force guard).
     sync_max_rows
         Clinical batches larger than this run as a background job.
+    token_cache_s
+        How long a valid API token's lookup is reused in a process (0 turns the cache off). Revocations and password
+        changes made through the same process apply at once; made elsewhere (CLI, another worker), within this time.
     retain_uploads
         Keep uploaded files (under generated names) after the prediction; off by default because uploads may hold PHI.
     """
@@ -63,6 +66,7 @@ class ServeSettings(StrictModel):
     max_smiles: int = Field(100_000, ge=1)
     session_hours: float = Field(8.0, gt=0)
     token_days: float = Field(30.0, gt=0)
+    token_cache_s: float = Field(2.0, ge=0, le=60)
     job_workers: int = Field(1, ge=1)
     retain_uploads: bool = False
     cookie_secure: bool | None = None
