@@ -49,6 +49,8 @@ ST_MAX_TIME = 90 if FAST else 400
 SECRET = "bench-" + "s" * 40
 PY = sys.executable
 RESULTS = Path(__file__).resolve().parent / "results" / "serve.json"
+# Set by whoever runs the final measurement, e.g. "both compute locks held"; goes into the risk rows' note.
+LOCK_NOTE = (", " + os.environ["MEDKIT_BENCH_LOCKS"]) if os.environ.get("MEDKIT_BENCH_LOCKS") else ""
 
 SERVER = """
 import sys, uvicorn
@@ -143,6 +145,22 @@ def _schemathesis(base: str, token: str, token2: str, out: Path) -> tuple[int, i
     return server_errors, schema_violations, summary
 
 
+def _machine_busy_s() -> float:
+    """CPU seconds spent by the whole machine so far (all cores, /proc/stat: everything but idle and iowait)."""
+    try:
+        vals = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+        return (sum(vals) - vals[3] - vals[4]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
+def _children_cpu_s() -> float:
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 def _cpu_s(pid: int) -> float:
     """User + system CPU seconds of a process so far (Linux /proc)."""
     try:
@@ -197,14 +215,20 @@ def _risk(root: Path, port: int, token: str, server_pid: int, note_fast: str, en
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     path = "/api/v1/clinical/risk/predict"
     _load(root, port, path, bodies, headers, rate=50, duration=3.0)  # warm-up: model load, caches, connections
-    cpu0 = _cpu_s(server_pid)
+    load0 = os.getloadavg()[0]
+    cpu0, gen0, all0, t0 = _cpu_s(server_pid), _children_cpu_s(), _machine_busy_s(), time.perf_counter()
     r = _load(root, port, path, bodies, headers, rate=RATE, duration=DURATION)
-    cpu_ms = (_cpu_s(server_pid) - cpu0) / max(1, r["completed"]) * 1000
+    wall = time.perf_counter() - t0
+    server_s, gen_s = _cpu_s(server_pid) - cpu0, _children_cpu_s() - gen0
+    other = (_machine_busy_s() - all0 - server_s - gen_s) / wall  # cores used by everything else on the machine
+    cpu_ms = server_s / max(1, r["completed"]) * 1000
     kinds = ", ".join(f"{k}: {v}" for k, v in sorted(r["error_kinds"].items())) or "none"
     note = (f"{note_fast}open loop {RATE:.0f} req/s for {DURATION:.0f} s ({r['planned']} requests, "
             f"{CONNECTIONS} keep-alive connections), 1 patient/request, latency from the scheduled send time; "
-            f"server CPU {cpu_ms:.2f} ms/request; error kinds: {kinds}; max send lag {r['max_send_lag_ms']:.0f} ms; "
-            f"{env_note}")
+            f"server CPU {cpu_ms:.2f} ms/request, load generator CPU {gen_s / max(1, r['completed']) * 1000:.2f} "
+            f"ms/request; error kinds: {kinds}; max send lag {r['max_send_lag_ms']:.0f} ms; machine during the run: "
+            f"other processes used {max(0.0, other):.2f} of {os.cpu_count()} cores, load average {load0:.2f} before "
+            f"and {os.getloadavg()[0]:.2f} after{LOCK_NOTE}; {env_note}")
     rows = _rows("risk", "loopback", "medkit serve (clinical logistic-wdbc)", r, note, anchors=True)
     closed_s = DURATION / 4
     n = int(closed_s * 400)

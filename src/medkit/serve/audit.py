@@ -85,11 +85,10 @@ def record_many(db: Session, events: list[dict[str, Any]]) -> list[dict[str, Any
     a one-patient prediction's audit commit. Same rows, same hashes as :func:`record`. Returns the inserted rows.
     """
     lock_chain(db)
-    last = db.execute(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)).scalar()
-    pending = [o for o in db.new if isinstance(o, AuditEvent)]
-    prev = pending[-1].hash if pending else (last or GENESIS)
-    if pending:
-        db.flush()  # ORM events added earlier in this transaction keep their place in the chain
+    if any(isinstance(o, AuditEvent) for o in db.new):
+        db.flush()  # ORM events added earlier in this transaction come first in the chain
+    conn = db.connection()  # Core statements on the session's connection: no ORM compile/execute layer
+    prev = conn.execute(_HEAD).scalar() or GENESIS
     rows = []
     for kw in events:
         who = kw["actor"] if isinstance(kw["actor"], Actor) else Actor(str(kw["actor"]))
@@ -99,8 +98,13 @@ def record_many(db: Session, events: list[dict[str, Any]]) -> list[dict[str, Any
                "detail": str(kw.get("detail", ""))[:500], "prev_hash": prev}
         row["hash"] = prev = _digest(prev, SimpleNamespace(**row))
         rows.append(row)
-    db.execute(insert(AuditEvent.__table__), rows)  # type: ignore[arg-type]
+    conn.execute(_INSERT, rows)
     return rows
+
+
+_TABLE = AuditEvent.__table__
+_HEAD = select(_TABLE.c.hash).order_by(_TABLE.c.id.desc()).limit(1)
+_INSERT = insert(_TABLE)  # type: ignore[arg-type]
 
 
 def verify_chain(db: Session) -> tuple[bool, int | None]:
