@@ -97,6 +97,9 @@ def test_anything_unusual_takes_the_slow_path_with_its_errors(
     infinite = [{**rows[0], feats[2]: math.inf}]  # logistic: scikit-learn refuses it (the service's 422)
     assert fast._fast_predictions(infinite) is None
     assert _outcome(fast, infinite) == _outcome(slow, infinite)
+    huge = [{**rows[0], feats[4]: 10**400}]  # valid JSON, beyond the float range
+    assert fast._fast_predictions(huge) is None
+    assert _outcome(fast, huge) == _outcome(slow, huge) == OverflowError
     left_out = [{k: v for k, v in rows[0].items() if k != feats[3]}]
     with pytest.raises(SchemaError):
         fast.predict(left_out)
@@ -196,6 +199,17 @@ def test_prediction_response_is_plain_json_with_the_model_header(env: Env) -> No
     assert r.headers["x-medkit-model"] == f"wdbc-risk:{body['model']['version']}"
     assert set(body["model"]) == {"name", "version", "stage", "bundle_sha256"}
     assert r.headers["cache-control"] == "no-store"  # security headers still added by the middleware
+
+
+def test_a_number_beyond_the_float_range_is_a_422_not_a_500(env: Env) -> None:
+    from medkit.data import load_dataset
+
+    row = {c: float(v) for c, v in load_dataset("wdbc").X.iloc[0].items()}
+    body = '{"rows": [' + __import__("json").dumps(row)[:-1] + ', "mean radius": 1' + "0" * 400 + "}]}"
+    r = env.client.post("/api/v1/clinical/wdbc-risk/predict", content=body,
+                        headers={**env.h("clinician"), "Content-Type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert "OverflowError" in r.json()["error"]["what"]
 
 
 def test_nan_in_a_result_is_null_not_invalid_json() -> None:

@@ -60,7 +60,6 @@ class ClinicalPredictor:
         return {"model": self.info.name, "kind": self.info.kind, "outputs": self.info.outputs,
                 "predictions": preds, "cleaning": cleaning}
 
-
     def _fast_predictions(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
         """The slow path's predictions without a DataFrame, or None when the rows need the slow path.
 
@@ -78,7 +77,7 @@ class ClinicalPredictor:
                 v = row.get(c, _ABSENT)
                 if v is None:
                     X[i, j] = math.nan
-                elif type(v) in (float, int) and not math.isinf(v):
+                elif (type(v) is float and not math.isinf(v)) or (type(v) is int and abs(v) < _FLOAT_INT):
                     X[i, j] = v
                 else:
                     return None
@@ -88,6 +87,7 @@ class ClinicalPredictor:
 
 
 _ABSENT = object()
+_FLOAT_INT = 2**1023  # integers beyond the float range overflow; the slow path reports that itself
 
 
 def _numpy_twin(bundle: ClinicalBundle) -> Any:

@@ -216,7 +216,7 @@ class Service:
                 out = predictor.predict(inputs, explain=explain)
         except MedkitError:
             raise
-        except (ValueError, TypeError, KeyError, IndexError) as exc:
+        except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
             # The model rejected the input; say which kind of problem without echoing values (may be PHI).
             raise DataError(f"the model could not use this input ({type(exc).__name__})", where="request body",
                             fix="check the input against the model's inputs (GET /api/v1/models/{name})") from None
