@@ -110,3 +110,16 @@ def test_interpret_dispatch_and_clone(mols: list[str]) -> None:
     assert isinstance(own, list) and len(own) == 2
     c = clone(DMPNNModel(hidden=32, ensemble_size=2))
     assert c.get_params()["hidden"] == 32 and not hasattr(c, "models_")
+
+
+def test_noam_schedule_trains_and_bad_schedule_is_refused(mols: list[str]) -> None:
+    from medkit.core.errors import ConfigError
+
+    y = _logp(mols)
+    m = DMPNNModel(epochs=40, lr=3e-3, lr_schedule="noam", **SMALL).fit(mols, y)
+    h = m.histories_[0]
+    assert h[-1]["train_loss"] < 0.5 * h[0]["train_loss"]
+    # chemprop's schedule: peak lr after the 2 warm-up epochs, lr/10 at the end (not 0 as cosine)
+    assert max(r["lr"] for r in h) == pytest.approx(3e-3, rel=0.05) and h[-1]["lr"] == pytest.approx(3e-4, rel=0.1)
+    with pytest.raises(ConfigError, match="lr_schedule"):
+        DMPNNModel(epochs=1, lr_schedule="linear", **SMALL).fit(mols, y)  # type: ignore[arg-type]
