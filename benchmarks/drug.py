@@ -49,9 +49,9 @@ def _note(extra: str = "") -> str:
 
 def _moses_train() -> tuple[list[str], list[str]]:
     """MOSES train shuffled with seed 0; the last 2,000 are held out as validation (restore-best), not trained on."""
-    from medkit.data import load_dataset
+    from medkit.drug.metrics import moses_sample
 
-    smi = load_dataset("moses", split="train", n=GEN["n_train"]).data
+    smi = moses_sample("train", GEN["n_train"])  # random rows (FAST) or all: the file is not in random order
     order = np.random.default_rng(0).permutation(len(smi))
     return [smi[i] for i in order[:-2000]], [smi[i] for i in order[-2000:]]
 
@@ -113,10 +113,10 @@ def _ref(split: str) -> Any:
     """
     from medkit.data import load_dataset
     from medkit.drug.fcd import FCDStats, fcd_stats
-    from medkit.drug.metrics import reference_stats
+    from medkit.drug.metrics import random_rows, reference_stats
 
     smi = load_dataset("moses", split=split).data
-    sub = [smi[i] for i in np.sort(np.random.default_rng(0).choice(len(smi), GEN["n_ref"], replace=False))]
+    sub = random_rows(smi, GEN["n_ref"], seed=0)
     stats = reference_stats(sub, with_fcd=False)
     cache = CACHE / f"fcd_ref_{split}.npz"
     if FAST:

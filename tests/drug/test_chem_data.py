@@ -100,3 +100,18 @@ def test_scaffold_split_no_overlap(shared_data: Path) -> None:
 def test_scaffold_invalid_smiles() -> None:
     with pytest.raises(DataError, match="invalid SMILES"):
         scaffold_split(["CCO", "C1CC"])
+
+
+def test_moses_sample_is_random_seeded_and_in_file_order() -> None:
+    from medkit.core.errors import DataError
+    from medkit.drug.metrics import moses_sample, random_rows
+
+    rows = [f"C{'C' * i}O" for i in range(100)]
+    a, b = random_rows(rows, 10, seed=3), random_rows(rows, 10, seed=3)
+    assert a == b and len(set(a)) == 10 and a != rows[:10]
+    assert [rows.index(x) for x in a] == sorted(rows.index(x) for x in a)  # original order kept
+    assert random_rows(rows, None) == rows and random_rows(rows, 500) == rows
+    with pytest.raises(DataError):
+        random_rows(rows, 0)
+    test = moses_sample("test", 50, seed=0)
+    assert len(test) == 50 and test[:5] != moses_sample("test", None)[:5]

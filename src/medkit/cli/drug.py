@@ -57,8 +57,8 @@ def generate(
     """Train a generator on MOSES (or load one) and sample SMILES."""
     from medkit.core.errors import ConfigError
     from medkit.core.seed import seed_everything
-    from medkit.data import load_dataset
     from medkit.drug.generators import load_generator
+    from medkit.drug.metrics import moses_sample
 
     seed_everything(seed)
     if generator is not None:
@@ -82,7 +82,7 @@ def generate(
             kw["dec_hidden"] = hidden
         else:
             kw["vae_params"] = {"epochs": epochs, "dec_hidden": hidden}
-        gen = classes[model](**kw).fit(load_dataset("moses", split="train", n=n_train).data)
+        gen = classes[model](**kw).fit(moses_sample("train", n_train, seed=seed))  # random rows, not a prefix
         if save_generator is not None:
             gen.save(save_generator)
             typer.echo(f"generator saved to {save_generator}")
@@ -94,19 +94,19 @@ def generate(
 @app.command("evaluate-generation")
 def evaluate_generation(
     smiles_file: Annotated[Path, typer.Argument(help="Generated SMILES (.smi or .csv).")],
-    n_test: Annotated[int, typer.Option(help="MOSES test / scaffold-test molecules used as reference.")] = 10_000,
+    n_test: Annotated[int, typer.Option(
+        help="MOSES test / scaffold-test molecules used as reference (random rows, seed 0; 0 = whole split).")] = 10_000,
     n_train: Annotated[int | None, typer.Option(help="MOSES train molecules for novelty (default: all).")] = None,
     out: Annotated[Path | None, typer.Option(help="Write the metrics as JSON here.")] = None,
 ) -> None:
     """MOSES metrics of a generated set against MOSES test and scaffold-test."""
-    from medkit.data import load_dataset
     from medkit.drug.metrics import evaluate_generation as _eval
-    from medkit.drug.metrics import reference_stats
+    from medkit.drug.metrics import moses_sample, reference_stats
 
     gen = _read_smiles(smiles_file)
-    train = set(load_dataset("moses", split="train", n=n_train).data)
-    test = reference_stats(load_dataset("moses", split="test", n=n_test).data)
-    testsf = reference_stats(load_dataset("moses", split="test_scaffolds", n=n_test).data)
+    train = set(moses_sample("train", n_train))
+    test = reference_stats(moses_sample("test", n_test or None))
+    testsf = reference_stats(moses_sample("test_scaffolds", n_test or None))
     m = _eval(gen, train=train, test=test, test_scaffolds=testsf)
     for row in m.table():
         typer.echo(f"{row['metric']:<14} {row['value']:.4f}")

@@ -32,26 +32,29 @@ def run_demo(out_dir: str | Path, *, seed: int = 0, data_dir: str | Path | None 
     from medkit.drug.charrnn import CharRNNGenerator
     from medkit.drug.chem import canonical
     from medkit.drug.funnel import FunnelConfig, Objective, run_funnel
-    from medkit.drug.metrics import evaluate_generation, reference_stats
+    from medkit.drug.metrics import evaluate_generation, random_rows, reference_stats
     from medkit.drug.report import property_frame, write_screen_report
 
     torch.set_num_threads(1)  # the shared 2-core box: more threads oversubscribe and run slower
     seed_everything(seed)
     t0 = time.perf_counter()
     run = RunDir.create("drug-demo", Path(out_dir))
-    train_ds = load_dataset("moses", split="train", n=n_train)
-    test_ds = load_dataset("moses", split="test", n=1000)
+    train_ds = load_dataset("moses", split="train")
+    test_ds = load_dataset("moses", split="test")
     run.save_datasets([train_ds.provenance(), test_ds.provenance()])
+    # random rows, not the first ones: the MOSES files are not in random order (see metrics.moses_sample)
+    train_smiles = random_rows(train_ds.data, n_train, seed)
+    test_smiles = random_rows(test_ds.data, 1000, seed)
     # small batches: on CPU the number of optimiser steps, not batch size, limits how fast the LSTM learns.
     # MOSES is canonical already (no RDKit standardisation needed); bf16 where the CPU has native bf16 units.
     gen = CharRNNGenerator(hidden=256, layers=1, epochs=epochs, batch_size=16, lr=3e-3, max_len=60, seed=seed,
                            progress=False, standardise=False, precision="bf16" if bf16_supported() else "fp32",
                            checkpoint_dir=str(run.sub("checkpoints")))
-    gen.fit(train_ds.data)
+    gen.fit(train_smiles)
     gen.save(run.sub("generator"))
     samples = gen.sample(n_samples, temperature=temperature, seed=seed, progress=False)
-    train_canon = {c for c in map(canonical, train_ds.data) if c}
-    gm = evaluate_generation(samples, train=train_canon, test=reference_stats(test_ds.data), ks=(1000,))
+    train_canon = {c for c in map(canonical, train_smiles) if c}
+    gm = evaluate_generation(samples, train=train_canon, test=reference_stats(test_smiles), ks=(1000,))
     run.write_json("generation_metrics.json", {"ours": gm.as_dict(), "moses_paper_charrnn": MOSES_CHARRNN,
                                                "training": {"n_train": n_train, "epochs": epochs,
                                                             "history": gen.result_.history}})
@@ -75,7 +78,7 @@ def run_demo(out_dir: str | Path, *, seed: int = 0, data_dir: str | Path | None 
     result.table.to_csv(run.path / "screen.csv", index=False)
     run.save_metrics({"generation": gm.as_dict(), "funnel": result.counts(), "predictors": notes,
                       "seconds": time.perf_counter() - t0})
-    train_props = property_frame(train_ds.data[:1000])
+    train_props = property_frame(train_smiles[:1000])
     extra = (f"Generator: CharRNN (1×256 LSTM) trained in-run for {epochs} epochs on {n_train} MOSES molecules, "
              f"{n_samples} samples at temperature {temperature}. A fully trained MOSES CharRNN reaches validity "
              f"{MOSES_CHARRNN['validity']}, novelty {MOSES_CHARRNN['novelty']}, FCD/Test {MOSES_CHARRNN['fcd/test']}"

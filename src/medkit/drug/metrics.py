@@ -18,7 +18,7 @@ import numpy as np
 from medkit.core.errors import DataError
 from medkit.drug.chem import canonical, quiet_rdkit
 
-__all__ = ["GenerationMetrics", "ReferenceStats", "evaluate_generation", "fingerprints", "fraction_passes_filters",
+__all__ = ["GenerationMetrics", "ReferenceStats", "evaluate_generation", "moses_sample", "random_rows", "fingerprints", "fraction_passes_filters",
            "fraction_unique", "fraction_valid", "frag_similarity", "internal_diversity", "mol_passes_filters",
            "novelty", "reference_stats", "scaf_similarity", "snn", "tanimoto_agg"]
 
@@ -214,6 +214,27 @@ class ReferenceStats:
     fps: np.ndarray
     frag: Counter[str]
     scaf: Counter[str]
+
+
+def moses_sample(split: str, n: int | None = None, seed: int = 0, data_dir: Any = None) -> list[str]:
+    """``n`` rows of a MOSES split drawn at random (seeded, kept in file order); ``None`` = the whole split.
+
+    Why not the first ``n`` rows: the MOSES files are not in random order. Measured with medkit's FCD: the first
+    5,000 train rows vs 5,000 random train rows give FCD 6.3, the first 10,000 test rows vs 10,000 random test rows
+    3.5, while random train vs random test give 0.24 — a prefix is a biased sample for training and reference.
+    """
+    from medkit.data import load_dataset
+
+    return random_rows(load_dataset("moses", split=split, data_dir=data_dir).data, n, seed)
+
+
+def random_rows(rows: Sequence[str], n: int | None, seed: int = 0) -> list[str]:
+    """``n`` of ``rows`` drawn without replacement (seeded), in their original order; ``None`` = all."""
+    if n is None or n >= len(rows):
+        return list(rows)
+    if n < 1:
+        raise DataError(f"asked for {n} molecules", where="random_rows", fix="ask for at least one")
+    return [rows[i] for i in np.sort(np.random.default_rng(seed).choice(len(rows), n, replace=False))]
 
 
 def reference_stats(smiles: Sequence[str], *, with_fcd: bool = True) -> ReferenceStats:
