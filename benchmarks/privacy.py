@@ -1,13 +1,17 @@
 """Privacy benchmark: text de-identification (PhysioNet deid) and DP / federated utility (PhysioNet 2012).
 
-Part 1, dataset ``deid``: medkit's de-identifier (patterns + dictionaries + CRF, threshold tuned on validation
-patients for recall >= 0.99) vs Presidio's pattern recognisers (no spaCy model can run offline here) on the
-same held-out patients; span-level recall / precision / F1 with patient-bootstrap 95% CIs, per-type recall.
+Part 1, dataset ``deid``, evaluated once on the held-out patients: ``medkit`` (rules + CRF OR fine-tuned
+MiniLM-L6 + context rules + propagation), ``medkit-crf`` (the previous pipeline, no MiniLM), ``medkit-minilm``
+(no CRF) and Presidio's pattern recognisers (no spaCy model can run offline here); span-level recall /
+precision / F1 and token-level scores with patient-bootstrap 95% CIs, per-type rows, a trade-off curve.
+``MEDKIT_DEID_MINILM_CACHE=<file>`` reuses a MiniLM fine-tuned on the same training patients.
 
 Part 2, dataset ``physionet2012``: the same MLP on summary features, trained on set A and tested on set B
 (AUROC, bootstrap 95% CI): ``pooled`` (all of set A), ``local`` (one model per ICU type, each scoring its own
 ICU type in set B), ``federated`` (Flower FedAvg across the 4 ICU types, one process each),
-``federated-fedprox``, ``federated-secagg`` (FedAvg with pairwise-masked secure aggregation, same seeds), and DP-SGD at epsilon 1 / 3 / 8 (delta 1e-5).
+``federated-fedprox``, ``federated-secagg`` (FedAvg with pairwise-masked secure aggregation, same seeds), DP-SGD
+at epsilon 1 / 3 / 8 (delta 1e-5) and ``federated-dp-z*`` (site-level DP on client updates; part ``feddp``
+runs alone: ``benchmarks/run.py privacy feddp``).
 
 ``MEDKIT_BENCH_FAST=1`` (or ``--fast``) runs reduced settings; every row then says so in its note.
 """
@@ -45,91 +49,120 @@ def _patient_bootstrap(per_patient: list[tuple[int, int, int, int]], n_boot: int
             for k, v in (("recall", rec), ("precision", pre), ("f1", f1))}
 
 
-def bench_deid(fast: bool, rows: list[Row]) -> None:
+def _deid_rows(rows: list[Row], name: str, split_desc: str, texts: list[str], gold: list, pred: list,
+               patients: object, secs: float | None, n: str) -> object:
+    """Span/token recall, precision, F1 with patient-bootstrap CIs, per-type rows, for one model."""
     import pandas as pd
 
+    from medkit.privacy.text_eval import score_detection
+
+    scores = score_detection(texts, gold, pred)
+    by_patient = [score_detection([texts[i] for i in idx], [gold[i] for i in idx], [pred[i] for i in idx])
+                  for _, idx in pd.Series(range(len(texts))).groupby(patients)]
+    ci = _patient_bootstrap([b.counts for b in by_patient])
+    tok_ci = _patient_bootstrap([b.token_counts for b in by_patient])
+    type_ci, type_tok_ci = {}, {}
+    for typ in scores.per_type:
+        per = [b.per_type.get(typ, {}) for b in by_patient]
+        type_ci[typ] = _patient_bootstrap([(int(d.get("found", 0)), int(d.get("n_gold", 0)),
+                                            int(d.get("tp_pred", 0)), int(d.get("n_pred", 0))) for d in per])
+        type_tok_ci[typ] = _patient_bootstrap([(int(d.get("tok_found", 0)), int(d.get("tok_gold", 0)),
+                                                int(d.get("tok_tp", 0)), int(d.get("tok_pred", 0))) for d in per])
+    for metric in ("recall", "precision", "f1"):
+        rows.append(Row("deid", "deid", split_desc, name, metric, getattr(scores, metric), *ci[metric], secs,
+                        anchor="deid (Neamatullah 2008)", anchor_value=PUBLISHED.get(metric),
+                        note="; ".join(x for x in (n, PUB_NOTE if metric in PUBLISHED else "") if x)))
+    rows.append(Row("deid", "deid", split_desc, name, "token_recall", scores.token_recall, *tok_ci["recall"], note=n))
+    rows.append(Row("deid", "deid", split_desc, name, "token_precision", scores.token_precision,
+                    *tok_ci["precision"], note=n))
+    for typ, d in scores.per_type.items():
+        if d["n_gold"] > 0:
+            rows.append(Row("deid", "deid", split_desc, name, f"recall:{typ}", d["recall"], *type_ci[typ]["recall"],
+                            note=f"n_gold={int(d['n_gold'])}" + (f"; {n}" if n else "")))
+        if d["n_pred"] > 0:
+            rows.append(Row("deid", "deid", split_desc, name, f"precision:{typ}", d["precision"],
+                            *type_ci[typ]["precision"], note=f"n_pred={int(d['n_pred'])} (by predicted type)"
+                            + (f"; {n}" if n else "")))
+    for typ, d in scores.per_type.items():
+        for metric, denom in (("token_recall", "tok_gold"), ("token_precision", "tok_pred")):
+            if d[denom] > 0:
+                rows.append(Row("deid", "deid", split_desc, name, f"{metric}:{typ}", d[metric],
+                                *type_tok_ci[typ][metric.split("_")[1]],
+                                note=f"{denom}={int(d[denom])}" + (f"; {n}" if n else "")))
+    print(f"{name}: recall {scores.recall:.3f} {ci['recall']} precision {scores.precision:.3f} {ci['precision']} "
+          f"f1 {scores.f1:.3f}")
+    return scores
+
+
+def bench_deid(fast: bool, rows: list[Row]) -> None:
+    """medkit (CRF + MiniLM union), medkit-crf, medkit-minilm and Presidio on the held-out patients, once."""
     from medkit.data.registry import load_dataset
+    from medkit.privacy.hybrid_workflow import OFF, hybrid_tuning
     from medkit.privacy.presidio_baseline import PresidioPatterns
     from medkit.privacy.text_deid import spans_by_note
     from medkit.privacy.text_eval import score_detection
-    from medkit.privacy.text_workflow import corpus_split, train_on_corpus
+    from medkit.privacy.text_workflow import corpus_split
 
-    note = "reduced: CRF 60 iterations, threshold from one validation split, no refit on train+val" if fast else ""
+    neural_params = ({"epochs": 1, "negative_fraction": 0.2, "max_seconds": 300} if fast else
+                     {"epochs": 4, "lr": 8e-5, "negative_fraction": 0.5, "max_seconds": 1200})
+    cache = os.environ.get("MEDKIT_DEID_MINILM_CACHE")
+    note = ("reduced: CRF 60 iterations, 2-fold CV, MiniLM 1 epoch on 20% of PHI-free windows" if fast else "")
     t0 = time.perf_counter()
-    # threshold: the largest reaching recall 0.99 on the tuning patients' out-of-fold predictions; if none
-    # does, the most recall that keeps tuning precision >= 0.80 (the issue's precision bar)
-    model, info = train_on_corpus(None, seed=0, max_iterations=60 if fast else 150, refit=not fast,
-                                  cv_folds=0 if fast else 3, min_precision=0.80)
+    tun = hybrid_tuning(None, seed=0, max_iterations=60 if fast else 150, cv_folds=2 if fast else 3,
+                        min_precision=0.80, neural_params=neural_params, neural_cache=cache)
     fit_s = time.perf_counter() - t0
+    model, info = tun.model, tun.info
     ds = load_dataset("deid-physionet")
     notes = ds.data
     gold = spans_by_note(notes, ds.extra["spans"])
     split = corpus_split(notes["patient"].to_numpy(), seed=0)
     test = notes.iloc[split.test].reset_index(drop=True)
     gtest = [gold[i] for i in split.test]
-    split_desc = (f"held-out patients ({test['patient'].nunique()} patients, {len(test)} notes; "
-                  f"threshold {info['threshold']:g} chosen by {info['tuning']})")
-
+    texts = [str(t) for t in test["text"]]
+    split_desc = f"held-out patients ({test['patient'].nunique()} patients, {len(test)} notes)"
+    hist = info["neural"]
+    neural_note = (f"MiniLM-L6 fine-tuned on the training patients ({hist['n_train_windows']} windows of 128 word "
+                   f"pieces), best epoch {hist['best_epoch']} by validation word-piece AP")
+    t1 = time.perf_counter()
+    cands = [model._note_candidates(t, str(p)) for p, t in zip(test["patient"], texts, strict=True)]
+    pred_s = time.perf_counter() - t1
+    points = model.operating_points_
+    for name, (tc, tn), desc in (
+            ("medkit", points["crf+minilm"], f"rules + CRF (P >= {points['crf+minilm'][0]:g}) OR MiniLM "
+             f"(P >= {points['crf+minilm'][1]:g}) + context rules + propagation; thresholds chosen on the "
+             f"validation patients (CRF out-of-fold there); {neural_note}"),
+            ("medkit-crf", points["crf"], f"previous pipeline: rules + CRF (P >= {points['crf'][0]:g}, chosen by "
+             "3-fold patient-wise CV on the tuning patients) + context rules + propagation, no MiniLM"),
+            ("medkit-minilm", points["minilm"], f"rules + MiniLM (P >= {points['minilm'][1]:g}, chosen on the "
+             f"validation patients) + context rules + propagation, no CRF; {neural_note}")):
+        pred = model._finalise(test, cands, tc, tn)
+        _deid_rows(rows, name, split_desc, texts, gtest, pred, test["patient"], fit_s + pred_s,
+                   "; ".join(x for x in (desc, note) if x))
+    if "crf" in points:  # descriptive trade-off curve of the union: MiniLM threshold at the chosen CRF threshold
+        tc = points["crf+minilm"][0]
+        for tn in (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, OFF):
+            c = score_detection(texts, gtest, model._finalise(test, cands, tc, tn))
+            lab = "off" if tn == OFF else f"{tn:g}"
+            for metric in ("recall", "precision"):
+                rows.append(Row("deid", "deid", split_desc, "medkit", f"{metric}@minilm_thr={lab}",
+                                getattr(c, metric), note="trade-off curve on the held-out patients (descriptive only; "
+                                f"CRF threshold {tc:g}; the MiniLM threshold in use, {points['crf+minilm'][1]:g}, was "
+                                "chosen on the validation patients)"))
+            print(f"  minilm thr {lab}: recall {c.recall:.3f} precision {c.precision:.3f}")
+    for g in info["val_grid"]:
+        if g["crf"] == points["crf+minilm"][0] or g["crf"] == OFF:
+            tag = f"crf={g['crf']:g},minilm={g['minilm']:g}".replace(f"={OFF:g}", "=off")
+            for metric in ("recall", "precision"):
+                rows.append(Row("deid", "deid", info["tuning"], "medkit", f"val_{metric}@{tag}", g[metric],
+                                note="validation patients (what the union's thresholds were chosen from)"))
     presidio = PresidioPatterns()
-    for name, detect in (("medkit", lambda df: model.detect_notes(df)),
-                         ("presidio", lambda df: [presidio.detect(t) for t in df["text"]])):
-        t1 = time.perf_counter()
-        pred = detect(test)
-        secs = time.perf_counter() - t1 + (fit_s if name == "medkit" else 0.0)
-        texts = list(test["text"])
-        scores = score_detection(texts, gtest, pred)
-        by_patient = [score_detection([texts[i] for i in idx], [gtest[i] for i in idx], [pred[i] for i in idx])
-                      for _, idx in pd.Series(range(len(test))).groupby(test["patient"])]
-        ci = _patient_bootstrap([b.counts for b in by_patient])
-        tok_ci = _patient_bootstrap([b.token_counts for b in by_patient])
-        type_ci, type_tok_ci = {}, {}
-        for typ in scores.per_type:
-            per = [b.per_type.get(typ, {}) for b in by_patient]
-            type_ci[typ] = _patient_bootstrap([(int(d.get("found", 0)), int(d.get("n_gold", 0)),
-                                                int(d.get("tp_pred", 0)), int(d.get("n_pred", 0))) for d in per])
-            type_tok_ci[typ] = _patient_bootstrap([(int(d.get("tok_found", 0)), int(d.get("tok_gold", 0)),
-                                                    int(d.get("tok_tp", 0)), int(d.get("tok_pred", 0))) for d in per])
-        extra = "" if name == "medkit" else ("Presidio pattern recognisers only, called without an NLP engine "
-                                             "(no spaCy model offline): no PERSON/LOCATION")
-        n = "; ".join(x for x in (note if name == "medkit" else "", extra) if x)
-        for metric in ("recall", "precision", "f1"):
-            val = getattr(scores, metric)
-            rows.append(Row("deid", "deid", split_desc, name, metric, val, *ci[metric], secs,
-                            anchor="deid (Neamatullah 2008)", anchor_value=PUBLISHED.get(metric),
-                            note="; ".join(x for x in (n, PUB_NOTE if metric in PUBLISHED else "") if x)))
-        rows.append(Row("deid", "deid", split_desc, name, "token_recall", scores.token_recall, *tok_ci["recall"],
-                        note=n))
-        rows.append(Row("deid", "deid", split_desc, name, "token_precision", scores.token_precision,
-                        *tok_ci["precision"], note=n))
-        for typ, d in scores.per_type.items():
-            if d["n_gold"] > 0:
-                rows.append(Row("deid", "deid", split_desc, name, f"recall:{typ}", d["recall"], *type_ci[typ]["recall"],
-                                note=f"n_gold={int(d['n_gold'])}" + (f"; {n}" if n else "")))
-            if d["n_pred"] > 0:
-                rows.append(Row("deid", "deid", split_desc, name, f"precision:{typ}", d["precision"],
-                                *type_ci[typ]["precision"], note=f"n_pred={int(d['n_pred'])} (by predicted type)"
-                                + (f"; {n}" if n else "")))
-        for typ, d in scores.per_type.items():
-            for metric, denom in (("token_recall", "tok_gold"), ("token_precision", "tok_pred")):
-                if d[denom] > 0:
-                    rows.append(Row("deid", "deid", split_desc, name, f"{metric}:{typ}", d[metric],
-                                    *type_tok_ci[typ][metric.split("_")[1]],
-                                    note=f"{denom}={int(d[denom])}" + (f"; {n}" if n else "")))
-        if name == "medkit":  # descriptive trade-off curve; the operating point was chosen on validation patients
-            for thr in (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4):
-                c = score_detection(texts, gtest, model.detect_notes(test, threshold=thr))
-                for metric in ("recall", "precision"):
-                    rows.append(Row("deid", "deid", split_desc, name, f"{metric}@thr={thr:g}", getattr(c, metric),
-                                    note="trade-off curve on the held-out patients (descriptive only; the threshold "
-                                    f"in use, {info['threshold']:g}, was chosen on tuning patients)"))
-                print(f"  thr {thr}: recall {c.recall:.3f} precision {c.precision:.3f}")
-                tune = info["curve"].get(float(thr))
-                if tune is not None:
-                    for metric in ("recall", "precision"):
-                        rows.append(Row("deid", "deid", info["tuning"], name, f"tuning_{metric}@thr={thr:g}",
-                                        tune[metric], note="out-of-fold on the tuning patients (what the threshold "
-                                        "was chosen from)"))
-        print(f"{name}: recall {scores.recall:.3f} precision {scores.precision:.3f} f1 {scores.f1:.3f}")
+    t1 = time.perf_counter()
+    pred = [presidio.detect(t) for t in texts]
+    _deid_rows(rows, "presidio", split_desc, texts, gtest, pred, test["patient"], time.perf_counter() - t1,
+               "Presidio pattern recognisers only, called without an NLP engine (no spaCy model offline): "
+               "no PERSON/LOCATION")
+    print({k: info[k] for k in ("threshold", "neural_threshold", "crf_only_threshold", "minilm_only_threshold")})
+    print("val union", info["val"], "val minilm", info["val_minilm_only"])
 
 
 def bench_physionet(fast: bool, rows: list[Row]) -> None:
@@ -209,6 +242,36 @@ def bench_physionet(fast: bool, rows: list[Row]) -> None:
             f"{r['noise_multiplier']:.2f}, clip 1.0; best epoch chosen on non-private validation rows of set A")
 
 
+def bench_federated_dp(fast: bool, rows: list[Row]) -> None:
+    """Site-level DP on client updates (DP-FedAvg: clip + Gaussian noise, secure aggregation) on PhysioNet 2012."""
+    from medkit.evaluation import binary_report
+    from medkit.privacy.federated import run_federated
+    from medkit.privacy.physionet_sites import load_xy, make_sites
+    from medkit.privacy.tabular_mlp import predict_proba
+
+    limit = 2000 if fast else None
+    note = "reduced: first 2000 records of each set, 10 federated rounds" if fast else ""
+    a, b = load_xy("a", None, limit), load_xy("b", None, limit)
+    split = f"train set A ({len(a.y)}), test set B ({len(b.y)})"
+    sites = make_sites(a, 4)
+    rounds = 10 if fast else 20
+    for clip, z in ((1.0, 1.0), (1.0, 4.0)):
+        t = time.perf_counter()
+        res = run_federated([(a.X[i], a.y[i]) for i in sites], strategy="fedavg", rounds=rounds, local_epochs=2,
+                            lr=1e-3, seed=0, timeout_s=1200, val_fraction=0.2, secure_agg=True, dp_clip=clip,
+                            dp_noise=z)
+        p = predict_proba(res.model(a.X.shape[1]), res.standardise(b.X))
+        rep = binary_report(b.y, p, n_boot=1000, seed=0)["auroc"]
+        extra = (f"site-level DP-FedAvg under secure aggregation: each site clips its update to L2 {clip:g}, "
+                 f"Gaussian noise multiplier {z:g} on the sum (split across sites), unweighted mean; site-level "
+                 f"epsilon {res.dp_epsilon:.1f} at delta 1e-5 over {len(res.rounds)} rounds (Opacus RDP, every site "
+                 f"every round; protects whole hospitals, so 4 sites need large noise); round {res.best_round} kept "
+                 "by the sites' (non-private) validation AUROC")
+        rows.append(Row("mortality", "physionet2012", split, f"federated-dp-z{z:g}", "auroc", rep.value, rep.ci_low,
+                        rep.ci_high, time.perf_counter() - t, note="; ".join(x for x in (note, extra) if x)))
+        print(f"federated-dp z={z}: AUROC {rep} epsilon {res.dp_epsilon:.2f}")
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     fast = "--fast" in argv or os.environ.get("MEDKIT_BENCH_FAST") == "1"
@@ -219,6 +282,8 @@ def main(argv: list[str] | None = None) -> None:
         bench_deid(fast, rows)
     if not only or "physionet" in only:
         bench_physionet(fast, rows)
+    if not only or "physionet" in only or "feddp" in only:
+        bench_federated_dp(fast, rows)
     if only:  # keep the rows of the parts not re-run
         import json
 
@@ -228,7 +293,8 @@ def main(argv: list[str] | None = None) -> None:
         keep = {"deid"} if "deid" not in only else set()
         keep |= {"physionet2012"} if "physionet" not in only else set()
         if prev.exists():
-            old = [Row(**r) for r in json.loads(prev.read_text())["rows"] if r["dataset"] in keep]
+            old = [Row(**r) for r in json.loads(prev.read_text())["rows"] if r["dataset"] in keep
+                   and not ("feddp" in only and r["model"].startswith("federated-dp"))]
             rows = old + rows
     notes = ("Reduced settings (MEDKIT_BENCH_FAST=1); see each row's note." if fast else "") + \
         " Presidio ran without a spaCy model (pattern recognisers only)."

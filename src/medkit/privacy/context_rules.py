@@ -99,7 +99,7 @@ def drop_impossible_dates(spans: list[PhiSpan], text: str) -> list[PhiSpan]:
     (shift times); ``m/d``, ``m/yy`` and ``yyyy-mm`` stay. Rule dates are already validated by their patterns."""
     out = []
     for s in spans:
-        m = _MD.fullmatch(text[s.start:s.end].strip()) if s.source == "crf" and s.type == "Date" else None
+        m = _MD.fullmatch(text[s.start:s.end].strip()) if s.source in TAGGER_SOURCES and s.type == "Date" else None
         if m:
             a, b = int(m.group(1)), int(m.group(2))
             year_month = 1900 <= a <= 2039 and 1 <= b <= 12  # 2004-01
@@ -117,6 +117,7 @@ _CLINICAL_AFTER = re.compile(r"(?i)^(?:\s*%|/\d|\s*(?:sem|murmur|strength|brisk|
 
 
 _NUMERIC_TYPES = {"Date", "DateYear", "Phone", "Age", "Zip", "ID"}
+TAGGER_SOURCES = frozenset({"crf", "minilm"})  # statistical taggers: their guesses get the plausibility filters
 _FRACTION = re.compile(r"1/[234]|2/[34]|3/4")
 _MONTH_OR_DAY = re.compile(r"(?i)jan(uary)?|feb(ruary)?|mar(ch)?|apr(il)?|may|june?|july?|aug(ust)?|sept?(ember)?|"
                            r"oct(ober)?|nov(ember)?|dec(ember)?|(mon|tues|wednes|thurs|fri|satur|sun)day")
@@ -129,12 +130,12 @@ def drop_clinical_fractions(spans: list[PhiSpan], text: str) -> list[PhiSpan]:
     out = []
     for s in spans:
         piece = text[s.start:s.end].strip()
-        if s.source == "crf" and s.type in _NUMERIC_TYPES and not re.search(r"\d", piece) \
+        if s.source in TAGGER_SOURCES and s.type in _NUMERIC_TYPES and not re.search(r"\d", piece) \
                 and not _MONTH_OR_DAY.fullmatch(piece.strip(".,")):
             continue  # "pager", "#", "both" typed as a date or phone by the tagger
-        if s.source == "crf" and s.type == "Date" and _FRACTION.fullmatch(piece):
+        if s.source in TAGGER_SOURCES and s.type == "Date" and _FRACTION.fullmatch(piece):
             continue  # 1/2, 1/3, 2/3, 1/4, 3/4: doses and proportions ("1/2 NS", "3/4 of the time")
-        if s.source == "crf" and s.type == "Date" and _MD.fullmatch(piece):
+        if s.source in TAGGER_SOURCES and s.type == "Date" and _MD.fullmatch(piece):
             before, after = text[max(0, s.start - 30):s.start], text[s.end:s.end + 12]
             pain = _PAIN_BEFORE.search(before) and text[s.start:s.end].strip().endswith("/10")
             if _VENT_BEFORE.search(before) or pain or _CLINICAL_AFTER.match(after):

@@ -30,6 +30,7 @@ from medkit.privacy.tagger import CrfPhiTagger, note_features, token_labels
 
 # per note: rule spans, CRF token scores, MiniLM token scores (start, end, P(PHI), type)
 Candidates = tuple[list[PhiSpan], list[tuple[int, int, float, str]], list[tuple[int, int, float, str]]]
+NEURAL_COMMON_MIN = 3
 _PROPAGATE = NAME_TYPES | {"Location"}
 THRESHOLD_GRID = (0.002, 0.005, 0.01, 0.015) + tuple(float(x) for x in np.round(np.arange(0.02, 0.62, 0.02), 2))
 _EDGE_PUNCT = re.compile(r"(\(?)(.*?\w.*?)([,:;.)]?)", re.S)
@@ -193,7 +194,8 @@ class TextDeidentifier(BaseEstimator):
         spans: list[list[PhiSpan]] = []
         for text, (rules, scored, *rest) in zip(texts, cands, strict=True):
             crf = [PhiSpan(s, e, typ, "crf", p) for s, e, p, typ in scored if p >= thr]
-            crf += [PhiSpan(s, e, typ, "minilm", p) for s, e, p, typ in (rest[0] if rest else []) if p >= nthr]
+            crf += [PhiSpan(s, e, typ, "minilm", p) for s, e, p, typ in (rest[0] if rest else [])
+                    if p >= nthr and not self._everyday(text[s:e], typ)]
             if self.context_rules:
                 rules = drop_st_segments(rules, text, self.lexicon_)
             merged = _extend_institutions(merge_spans(rules + crf, text), text)
@@ -205,6 +207,13 @@ class TextDeidentifier(BaseEstimator):
                 rows = [i for i, p in enumerate(patients) if p == pat]
                 self._propagate(rows, texts, spans)
         return spans
+
+    def _everyday(self, word: str, typ: str) -> bool:
+        """A MiniLM name/place token that is an everyday word of the training notes ("quinton" catheter, "ward",
+        "zoll" pacer): seen >= ``NEURAL_COMMON_MIN`` times outside PHI. The CRF, which has word frequency as a
+        feature, still decides on such words."""
+        return (NEURAL_COMMON_MIN > 0 and typ in _PROPAGATE and word.isalpha()
+                and self.lexicon_.common.get(word.lower(), 0) >= NEURAL_COMMON_MIN)
 
     def _terms(self, rows: list[int], texts: list[str], spans: list[list[PhiSpan]]) -> dict[str, str]:
         """Found strings that must disappear from all of a patient's notes: ``{lower-cased text: type}``.
