@@ -166,3 +166,26 @@ def test_cli_deid_text_with_minilm_model_and_tagger_choice(tiny, tmp_path: Path)
                             str(tmp_path / "m"), "--tagger", "minilm"])
     assert isinstance(r.exception, ConfigError) and "no tuned 'minilm'" in str(r.exception)
     assert not (tmp_path / "o2.csv").exists()
+
+
+def test_minilm_spans_get_the_tagger_plausibility_filters() -> None:
+    """MiniLM guesses pass the same filters as CRF guesses; everyday words are left to the CRF."""
+    from medkit.privacy.lexicon import Lexicon
+
+    lex = Lexicon()
+    model = TextDeidentifier(use_tagger=False, propagate=False).fit(pd.DataFrame({"patient": [], "text": []}), [],
+                                                                    lex)
+    model.lexicon_.common = {"quinton": 7, "catheter": 9, "smith": 1}
+    text = "Quinton catheter placed by Smith, c/o pain 3/10, seen 7/22."
+    tok = {t.text: t for t in tokenize(text)}
+
+    def cand(word: str, typ: str) -> tuple[int, int, float, str]:
+        return (tok[word].start, tok[word].end, 0.99, typ)
+
+    neural = [cand("Quinton", "HCPName"), cand("Smith", "HCPName"), cand("3/10", "Date"), cand("7/22", "Date")]
+    notes = pd.DataFrame({"patient": ["1"], "text": [text]})
+    found = {text[s.start:s.end].strip(",.") for s in model._finalise(notes, [([], [], neural)], OFF, 0.5)[0]}
+    assert "Smith" in found and "7/22" in found
+    assert "Quinton" not in found and "3/10" not in found
+    # and the MiniLM threshold is honoured
+    assert model._finalise(notes, [([], [], neural)], OFF, 0.995)[0] == []
