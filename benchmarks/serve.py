@@ -51,6 +51,9 @@ PY = sys.executable
 RESULTS = Path(__file__).resolve().parent / "results" / "serve.json"
 # Set by whoever runs the final measurement, e.g. "both compute locks held"; goes into the risk rows' note.
 LOCK_NOTE = (", " + os.environ["MEDKIT_BENCH_LOCKS"]) if os.environ.get("MEDKIT_BENCH_LOCKS") else ""
+# What else ran on the machine during this run (e.g. "another engineer's training used the other core"); appended to
+# the schemathesis rows' note (the risk rows measure the machine themselves).
+SHARED_NOTE = ("; " + os.environ["MEDKIT_BENCH_SHARED"]) if os.environ.get("MEDKIT_BENCH_SHARED") else ""
 
 SERVER = """
 import sys, uvicorn
@@ -303,7 +306,7 @@ def main(argv: list[str] | None = None) -> None:
                 st_s = time.perf_counter() - t
                 note = (f"{note_fast}schemathesis {__import__('schemathesis').__version__}, max {ST_MAX_EXAMPLES} "
                         f"examples/operation, {ST_MAX_TIME} s cap, admin token; token revocation and password "
-                        f"reset fuzzed in a second pass with their own token; {summary}")
+                        f"reset fuzzed in a second pass with their own token; {summary}{SHARED_NOTE}")
                 rows.append(Row("serve", "openapi", "fuzz", "schemathesis", "server_errors", float(server_errors),
                                 seconds=round(st_s, 1), anchor="issue 9 target", anchor_value=0.0, note=note))
                 rows.append(Row("serve", "openapi", "fuzz", "schemathesis", "schema_violations", float(violations),

@@ -87,15 +87,8 @@ def test_demo_hint(tmp_path: Path, clinical_bundle: Path) -> None:
     assert f"medkit serve --dev --models-from {tmp_path}" in hint and "1 model(s)" in hint
 
 
-def test_several_workers_need_postgresql(tmp_path: Path) -> None:
-    env = {**os.environ, "MEDKIT_SECRET_KEY": "w" * 40}
-    env.pop("MEDKIT_DATABASE_URL", None)
-    r = _medkit(["serve", "--home", str(tmp_path), "--workers", "2", "--port", "1"], env)
-    assert r.returncode == 2 and "--workers > 1 needs PostgreSQL" in r.stderr
-
-
-@pytest.mark.postgres
-def test_two_workers_on_postgresql_keep_one_audit_chain(tmp_path: Path, pg_server: tuple[str, int]) -> None:
+@pytest.mark.parametrize("db", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_two_workers_keep_one_audit_chain(tmp_path: Path, db: str, request: pytest.FixtureRequest) -> None:
     import signal
     import socket
     from concurrent.futures import ThreadPoolExecutor
@@ -106,9 +99,10 @@ def test_two_workers_on_postgresql_keep_one_audit_chain(tmp_path: Path, pg_serve
 
     from .pg import create_database
 
-    url = create_database(*pg_server, "medkit_workers")
-    env = {**os.environ, "MEDKIT_SECRET_KEY": "w" * 40, "MEDKIT_DATABASE_URL": url,
-           "MEDKIT_NEW_PASSWORD": "admin-password-1"}
+    env = {**os.environ, "MEDKIT_SECRET_KEY": "w" * 40, "MEDKIT_NEW_PASSWORD": "admin-password-1"}
+    env.pop("MEDKIT_DATABASE_URL", None)
+    if db == "postgresql":  # SQLite: the default file under --home
+        env["MEDKIT_DATABASE_URL"] = create_database(*request.getfixturevalue("pg_server"), "medkit_workers")
     assert _medkit(["serve", "adduser", "admin", "--role", "admin", "--home", str(tmp_path)], env).returncode == 0
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -216,3 +216,47 @@ def test_concurrent_appends_keep_one_chain(store: Store) -> None:
         assert len(events) == 90
         assert len({e.prev_hash for e in events}) == 90  # every record has its own predecessor
         assert audit.verify_chain(db) == (True, None)
+
+
+_APPENDER = """
+import sys
+from medkit.serve import audit
+from medkit.serve.auditq import AuditWriter
+from medkit.serve.settings import ServeSettings
+from medkit.serve.store import Store
+
+store = Store.open(ServeSettings(database_url=sys.argv[1], home=sys.argv[2]))
+writer = AuditWriter(lambda: store.sf)
+for i in range(int(sys.argv[4])):
+    if i % 2:  # one record per transaction, as the CLI and the web UI write them
+        with store.sf.begin() as db:
+            audit.record(db, audit.Actor("p" + sys.argv[3], "admin"), "model.stage", detail=str(i))
+    else:  # a prediction's group commit
+        writer.write(audit.Actor("p" + sys.argv[3], "clinician"), "predict.clinical", input_sha256="%064d" % i)
+store.close()
+"""
+
+
+def test_appends_from_several_processes_keep_one_chain(db_url: str, tmp_path: Path) -> None:
+    # Several server workers, or a `medkit models` command next to a running server: the chain head must be read
+    # under a lock that other processes respect (SQLite: its write lock; PostgreSQL: an advisory lock).
+    import subprocess
+    import sys
+
+    Store.open(ServeSettings(database_url=db_url, home=tmp_path / "home")).close()  # migrate once
+    n, procs = 40, []
+    for k in range(3):
+        procs.append(subprocess.Popen([sys.executable, "-c", _APPENDER, db_url, str(tmp_path / "home"), str(k),
+                                       str(n)], stderr=subprocess.PIPE, text=True))
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err[-2000:]
+    store = Store.open(ServeSettings(database_url=db_url, home=tmp_path / "home"))
+    try:
+        with store.sf() as db:
+            events = list(db.execute(select(AuditEvent).order_by(AuditEvent.id)).scalars())
+            assert len(events) == 3 * n
+            assert len({e.prev_hash for e in events}) == 3 * n  # no two records share a predecessor
+            assert audit.verify_chain(db) == (True, None)
+    finally:
+        store.close()

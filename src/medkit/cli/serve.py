@@ -34,7 +34,7 @@ def serve(
     models_from: Annotated[Path | None, typer.Option("--models-from", help="Register every bundle under this folder "
                                                                            "first (e.g. the demo output).")] = None,
     max_upload_mb: Annotated[float, typer.Option(min=0.1, help="Largest accepted upload in MB.")] = 20.0,
-    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes; more than 1 needs PostgreSQL.")] = 1,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes (they share the database; the audit chain is locked across them).")] = 1,
 ) -> None:
     """Start the service: API under /api/v1 (docs at /api/v1/docs) and the web UI at /."""
     if ctx.invoked_subcommand is not None:
@@ -46,12 +46,6 @@ def serve(
     from medkit.serve.store import cli_actor
 
     settings = _settings(db_url, home, dev=dev, max_upload_bytes=int(max_upload_mb * 1024 * 1024))
-    if workers > 1 and settings.db_url.startswith("sqlite"):  # type: ignore[attr-defined]
-        from medkit.core.errors import ConfigError
-
-        raise ConfigError("--workers > 1 needs PostgreSQL: SQLite has one writer and the audit chain is "
-                          "serialised per process", where="--workers",
-                          fix="set MEDKIT_DATABASE_URL=postgresql+psycopg://... or use --workers 1")
     application = create_app(settings)  # type: ignore[arg-type]
     svc = application.state.service
     if models_from is not None:

@@ -18,19 +18,26 @@ from medkit.serve.db import AuditEvent, utcnow
 
 GENESIS = "0" * 64
 # Appends must be serialised until the appending transaction commits, or two concurrent transactions would both
-# link to the same predecessor. In one process a lock held until commit/rollback does it; on PostgreSQL a
-# transaction-scoped advisory lock does it across processes (several uvicorn workers).
+# link to the same predecessor. In one process a lock held until commit/rollback does it; across processes (several
+# uvicorn workers, a `medkit models` command next to a running server) the database's own lock does it: a
+# transaction-scoped advisory lock on PostgreSQL, the database write lock on SQLite.
 _CHAIN_LOCK = threading.Lock()
 _PG_LOCK_KEY = 0x6D65646B6974  # "medkit"
+# A write that changes nothing: SQLite takes its single write lock at the first write of a transaction (and the
+# Python driver opens the transaction there), so the chain head read after it is the latest one, and any other
+# process wanting to append waits (busy timeout) until this transaction ends. No row matches, so the table's
+# append-only triggers do not fire.
+_SQLITE_WRITE_LOCK = text("UPDATE audit_events SET id = id WHERE 0")
 
 
 def _release(session: Session, transaction: object) -> None:
     if getattr(transaction, "parent", None) is None and session.info.pop("medkit_audit_lock", False):
+        session.info.pop("medkit_db_lock", None)
         _CHAIN_LOCK.release()
 
 
 def lock_chain(db: Session) -> None:
-    """Serialise audit appends until ``db``'s transaction ends.
+    """Serialise audit appends until ``db``'s transaction ends, in this process and across processes.
 
     Call it first in a transaction that writes other rows before its audit record: taking this lock before the
     database's write lock keeps one lock order everywhere (no deadlock with SQLite's single writer).
@@ -39,9 +46,13 @@ def lock_chain(db: Session) -> None:
         _CHAIN_LOCK.acquire()
         db.info["medkit_audit_lock"] = True
         event.listen(db, "after_transaction_end", _release)
-    if db.get_bind().dialect.name == "postgresql" and not db.info.get("medkit_pg_lock"):
-        db.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
-        db.info["medkit_pg_lock"] = True
+    if not db.info.get("medkit_db_lock"):
+        dialect = db.get_bind().dialect.name
+        if dialect == "postgresql":
+            db.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+        elif dialect == "sqlite":
+            db.execute(_SQLITE_WRITE_LOCK)
+        db.info["medkit_db_lock"] = True
 
 
 def _digest(prev: str, ev: AuditEvent | SimpleNamespace) -> str:
