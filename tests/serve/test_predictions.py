@@ -238,3 +238,21 @@ def test_web_csv_over_the_sync_limit_becomes_a_job(full: Env) -> None:
     assert _wait(full, f"/api/v1/jobs/{job_id}", "admin")["status"] == "done"
     page = c.get(r.headers["location"])
     assert "Batch prediction job" in page.text and page.text.count("<tr>") >= 150
+
+
+def test_a_stored_bundle_changed_after_registration_is_refused_not_unpickled(env: Env) -> None:
+    """Bundles are pickles: a stored copy whose sha256 no longer matches the registry is never loaded (503)."""
+    with env.svc.sf() as db:
+        from medkit.serve.db import ModelVersion
+
+        stored = Path(db.execute(select(ModelVersion.bundle_dir)).scalar_one())
+    model_file = stored / "model.joblib"
+    model_file.write_bytes(model_file.read_bytes() + b"\0")  # e.g. a swapped or tampered pickle
+    rows, _ = _wdbc_rows(1)
+    r = env.client.post("/api/v1/clinical/wdbc-risk/predict", json={"rows": rows}, headers=env.h("clinician"))
+    assert r.status_code == 503, r.text
+    assert "sha256 changed after registration" in r.text
+    # Restoring the registered bytes makes the model usable again (nothing was cached from the bad copy).
+    model_file.write_bytes(model_file.read_bytes()[:-1])
+    r = env.client.post("/api/v1/clinical/wdbc-risk/predict", json={"rows": rows}, headers=env.h("clinician"))
+    assert r.status_code == 200, r.text

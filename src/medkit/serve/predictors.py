@@ -14,6 +14,7 @@ from typing import Any
 
 from medkit.core.bundle import Predictor
 from medkit.serve.errors import ModelUnavailable
+from medkit.serve.registry import bundle_sha256
 
 Loader = Callable[[Path], Any]
 
@@ -33,12 +34,22 @@ def default_loader(pillar: str) -> Loader:
 
 
 class PredictorCache:
-    """One loaded predictor per (bundle directory); loading happens once, under a lock per key."""
+    """One loaded predictor per (bundle directory); loading happens once, under a lock per key.
+
+    Bundles hold pickles (joblib, torch), and unpickling runs code. So before a stored copy is loaded, its sha256
+    is checked against the digest recorded at registration (:meth:`expect`): a copy changed on disk after
+    registration is refused (503), not unpickled.
+    """
 
     def __init__(self, loaders: Mapping[str, Loader] | None = None) -> None:
         self._loaders = dict(loaders or {})
         self._cache: dict[str, Predictor] = {}
+        self._expected: dict[str, str] = {}
         self._lock = threading.Lock()
+
+    def expect(self, bundle_dir: str, sha256: str) -> None:
+        """Record the registered digest of ``bundle_dir``; it is verified when the bundle is first loaded."""
+        self._expected[bundle_dir] = sha256
 
     def get(self, pillar: str, bundle_dir: str) -> Predictor:
         pred = self._cache.get(bundle_dir)
@@ -51,6 +62,12 @@ class PredictorCache:
                 if not Path(bundle_dir).is_dir():
                     raise ModelUnavailable("the stored copy of this model version is missing", where=bundle_dir,
                                            fix="re-register the model with `medkit models register`")
+                expected = self._expected.get(bundle_dir)
+                if expected is not None and bundle_sha256(Path(bundle_dir)) != expected:
+                    raise ModelUnavailable("the stored copy of this model version differs from the registered one "
+                                           "(its sha256 changed after registration); it was not loaded",
+                                           where=bundle_dir, fix="restore the copy from backup or re-register the "
+                                           "model with `medkit models register`, and find out who changed it")
                 pred = loader(Path(bundle_dir))
                 self._cache[bundle_dir] = pred
         return pred

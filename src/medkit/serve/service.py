@@ -201,6 +201,7 @@ class Service:
         with self.sf() as db:
             model, mv = registry.get_version(db, name, version, pillar=pillar)
             ref, bundle_dir = registry.version_dict(model, mv), mv.bundle_dir
+        self.predictors.expect(bundle_dir, ref["bundle_sha256"])
         self._resolved[key] = (gen, now, ref, bundle_dir)
         return ref, bundle_dir
 
