@@ -72,8 +72,10 @@ def train_deid(
     path = save_model(model, out)
     (out / "training.json").write_text(dumps(info))
     v = info["val_minilm_only"] if tagger == "minilm" else info["val"]
-    typer.echo(f"threshold {info['threshold']:.3f} ({info['tuning']}): recall {v['recall']:.3f}, "
-               f"precision {v['precision']:.3f}")
+    thr = f"threshold {model.threshold:.3f}" if tagger != "minilm" else ""
+    if tagger != "crf":
+        thr += f"{', ' if thr else ''}MiniLM threshold {model.neural_threshold:.3f}"
+    typer.echo(f"{tagger}: {thr} ({info['tuning']}): recall {v['recall']:.3f}, precision {v['precision']:.3f}")
     typer.echo(f"Model: {path}")
 
 
