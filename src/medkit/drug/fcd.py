@@ -105,7 +105,9 @@ class ChemNet(nn.Module):
             if rev:  # Keras go_backwards
                 h = torch.flip(h, [1])
             h = lstm(h)[0]
-        return h[:, -1]  # (B, 512)
+        # clone: h[:, -1] is a view that would keep the whole (B, T', 512) LSTM output alive through .numpy()
+        # (measured: ~0.18 GB per 1,000 molecules retained; 176k MOSES test molecules ran out of memory)
+        return h[:, -1].clone()  # (B, 512)
 
 
 _NET: dict[str, ChemNet] = {}
