@@ -22,6 +22,7 @@ from sklearn.base import BaseEstimator
 
 from medkit.core.errors import ConfigError, DataError, NotFittedError, PrivacyError
 from medkit.privacy.context_rules import apply_context_rules, drop_st_segments
+from medkit.privacy.fuzzy import _edits_within, _misspelled  # noqa: F401 - re-exported
 from medkit.privacy.lexicon import Lexicon
 from medkit.privacy.phi import NAME_TYPES, PhiSpan, merge_spans, tokenize
 from medkit.privacy.rules import confident_spans
@@ -334,39 +335,6 @@ def _extend_institutions(spans: list[PhiSpan], text: str) -> list[PhiSpan]:
             s = PhiSpan(start, end, s.type, s.source, s.score)
         out.append(s)
     return merge_spans(out, text)
-
-
-def _edits_within(a: str, b: str, k: int) -> bool:
-    """Levenshtein distance of ``a`` and ``b`` is at most ``k`` (banded dynamic programme)."""
-    if abs(len(a) - len(b)) > k:
-        return False
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i] + [0] * len(b)
-        for j, cb in enumerate(b, 1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb))
-        if min(cur) > k:
-            return False
-        prev = cur
-    return prev[-1] <= k
-
-
-def _misspelled(found: Mapping[str, str], text: str, covered: bytearray, common: Mapping[str, int]
-                ) -> list[PhiSpan]:
-    """Spans of words in ``text`` that are near-misspellings of found single-word names/places."""
-    names = [(t, typ) for t, typ in found.items() if typ in _PROPAGATE and t.isalpha() and len(t) >= 5]
-    out: list[PhiSpan] = []
-    if not names:
-        return out
-    for m in re.finditer(r"[A-Za-z]{5,}", text):
-        w = m.group(0).lower()
-        if w in found or common.get(w, 0) >= 3 or all(covered[m.start():m.end()]):
-            continue
-        for t, typ in names:
-            if t[0] == w[0] and _edits_within(t, w, 1 if len(t) < 8 else 2):
-                out.append(PhiSpan(m.start(), m.end(), typ, "propagated", 0.5))
-                break
-    return out
 
 
 def _non_phi_vocabulary(patients: list[str], texts: list[str], gold: Sequence[list[PhiSpan]]
