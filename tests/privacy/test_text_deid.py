@@ -60,6 +60,20 @@ def test_corpus_loader_matches_source_counts(shared_data: Path) -> None:
     assert all(texts[(r.patient, r.note)][r.start:r.end] == r.phrase for r in ds.extra["spans"].itertuples())
 
 
+def test_load_corpus_splits_by_patient_and_keeps_gold_with_its_note(shared_data: Path) -> None:
+    from medkit.privacy.text_workflow import load_corpus
+
+    c = load_corpus(shared_data, seed=0)
+    parts = [c.split.train, c.split.val, c.split.test]
+    assert sorted(np.concatenate(parts).tolist()) == list(range(2434))  # every note in exactly one part
+    pats = [set(c.groups[p].tolist()) for p in parts]
+    assert not (pats[0] & pats[1] or pats[0] & pats[2] or pats[1] & pats[2])  # no patient in two parts
+    notes, gold = c.part(c.split.test)
+    assert sum(len(g) for g in gold) == sum(len(c.gold[i]) for i in c.split.test) > 0
+    for text, spans in zip(notes["text"], gold, strict=True):  # gold offsets still point into their own note
+        assert all(0 <= sp.start < sp.end <= len(text) for sp in spans)
+
+
 def test_tagger_learns_and_beats_rules_on_held_out_patients(corpus) -> None:
     model, notes, gold, lex = corpus
     crf = score_detection(list(notes["text"]), gold, model.detect_notes(notes))

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from medkit.privacy.text_deid import TextDeidentifier, choose_threshold, spans_by_note
+from medkit.privacy.text_deid import TextDeidentifier, choose_threshold
 
 CRF_GRID = (0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.2, 0.4)
 NEURAL_GRID = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
@@ -73,22 +73,12 @@ def hybrid_tuning(data_dir: str | Path | None = None, *, seed: int = 0, max_iter
     ``neural_cache``: a file where the fine-tuned MiniLM tagger is stored after training and loaded from when
     it exists (the fine-tune is the slow part; only use a cache made with the same split seed and settings).
     """
-    from medkit.data.registry import load_dataset
-    from medkit.privacy.lexicon import Lexicon, known_names
     from medkit.privacy.neural_tagger import TransformerPhiTagger
     from medkit.privacy.text_eval import score_detection
-    from medkit.privacy.text_workflow import _cv_folds, _oof_scores, corpus_split
+    from medkit.privacy.text_workflow import _cv_folds, _oof_scores, load_corpus
 
-    ds = load_dataset("deid-physionet", data_dir=data_dir)
-    notes = ds.data
-    gold = spans_by_note(notes, ds.extra["spans"])
-    groups = notes["patient"].to_numpy()
-    split = corpus_split(groups, seed)
-    lex = Lexicon.from_lists(ds.extra["lists"])
-    kn = known_names(ds.extra["lists"])
-
-    def part(idx: np.ndarray) -> tuple[pd.DataFrame, list[Any]]:
-        return notes.iloc[idx].reset_index(drop=True), [gold[i] for i in idx]
+    c = load_corpus(data_dir, seed)
+    groups, split, lex, kn, part = c.groups, c.split, c.lexicon, c.known_names, c.part
 
     pool = np.concatenate([split.train, split.val])
     folds = _cv_folds(part, groups, pool, cv_folds, seed, lex, kn, max_iterations)
@@ -156,7 +146,7 @@ def hybrid_tuning(data_dir: str | Path | None = None, *, seed: int = 0, max_iter
         "neural": {"best_epoch": r.best_epoch, "best_val_ap": r.best_score, "seconds": r.seconds,
                    "history": r.history, "n_train_windows": neural.n_train_windows_},
         "patients": {k: sorted(set(groups[getattr(split, k)].tolist())) for k in ("train", "val", "test")},
-        "provenance": ds.provenance(),
+        "provenance": c.provenance,
     }
     return tuning
 

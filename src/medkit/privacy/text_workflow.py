@@ -82,6 +82,35 @@ def corpus_split(groups: np.ndarray, seed: int = 0, test_size: float = 0.25, val
     return CorpusSplit(tr, va, outer.test)
 
 
+@dataclass
+class DeidCorpus:
+    """The deid corpus ready for tuning: notes, gold spans per note, patient per note, split and dictionaries."""
+
+    notes: pd.DataFrame
+    gold: list[Any]
+    groups: np.ndarray
+    split: CorpusSplit
+    lexicon: Any
+    known_names: Any
+    provenance: Any
+
+    def part(self, idx: np.ndarray) -> tuple[pd.DataFrame, list[Any]]:
+        """Notes (re-indexed) and gold spans of the rows ``idx``."""
+        return self.notes.iloc[idx].reset_index(drop=True), [self.gold[i] for i in idx]
+
+
+def load_corpus(data_dir: str | Path | None = None, seed: int = 0) -> DeidCorpus:
+    """Load the PhysioNet deid corpus with its patient-wise split (:func:`corpus_split`) and dictionaries."""
+    from medkit.data.registry import load_dataset
+    from medkit.privacy.lexicon import Lexicon, known_names
+
+    ds = load_dataset("deid-physionet", data_dir=data_dir)
+    notes = ds.data
+    groups = notes["patient"].to_numpy()
+    return DeidCorpus(notes, spans_by_note(notes, ds.extra["spans"]), groups, corpus_split(groups, seed),
+                      Lexicon.from_lists(ds.extra["lists"]), known_names(ds.extra["lists"]), ds.provenance())
+
+
 def train_on_corpus(data_dir: str | Path | None = None, *, seed: int = 0, max_iterations: int = 150,
                     target_recall: float = 0.99, refit: bool = True, cv_folds: int = 0,
                     min_precision: float | None = None) -> tuple[TextDeidentifier, dict[str, Any]]:
@@ -93,20 +122,10 @@ def train_on_corpus(data_dir: str | Path | None = None, *, seed: int = 0, max_it
     with ``min_precision`` as precision floor) and the model is refit on all tuning patients.
     Returns the model and an info dict (split patient ids, threshold, tuning scores, tuning curve).
     """
-    from medkit.data.registry import load_dataset
-    from medkit.privacy.lexicon import Lexicon, known_names
     from medkit.privacy.text_deid import choose_threshold
 
-    ds = load_dataset("deid-physionet", data_dir=data_dir)
-    notes = ds.data
-    gold = spans_by_note(notes, ds.extra["spans"])
-    groups = notes["patient"].to_numpy()
-    split = corpus_split(groups, seed)
-    lex = Lexicon.from_lists(ds.extra["lists"])
-    kn = known_names(ds.extra["lists"])
-
-    def part(idx: np.ndarray) -> tuple[pd.DataFrame, list[Any]]:
-        return notes.iloc[idx].reset_index(drop=True), [gold[i] for i in idx]
+    c = load_corpus(data_dir, seed)
+    groups, split, lex, kn, part = c.groups, c.split, c.lexicon, c.known_names, c.part
 
     pool = np.concatenate([split.train, split.val])
     if cv_folds >= 2:
@@ -127,7 +146,7 @@ def train_on_corpus(data_dir: str | Path | None = None, *, seed: int = 0, max_it
     info = {"threshold": thr, "seed": seed, "tuning": tuning, "val": scores[thr].as_dict(),
             "curve": {t: {"recall": r.recall, "precision": r.precision} for t, r in scores.items()},
             "patients": {k: sorted(set(groups[getattr(split, k)].tolist())) for k in ("train", "val", "test")},
-            "provenance": ds.provenance()}
+            "provenance": c.provenance}
     return model, info
 
 
