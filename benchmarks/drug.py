@@ -166,7 +166,7 @@ def charrnn_rows() -> list[Row]:
     for temp in temps:
         samples = g.sample(GEN["n_samples"], temperature=temp, seed=0, progress=False)
         how = ("; T chosen on validation FCD vs 10k MOSES-train molecules (T in "
-               f"{TEMPS}, results/drug_charrnn_temperature.json), not on test" if temp == chosen and temp != 1.0 else "")
+               f"{TEMPS}, results/drug_charrnn_temperature.json), not on test" if temp == chosen else "")
         rows += _metric_rows("charrnn" if temp == 1.0 else f"charrnn-t{temp:g}", samples, refs,
                              info["train_seconds"], desc + how, temp)
     return rows
