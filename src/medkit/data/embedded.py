@@ -150,6 +150,12 @@ def load_br35h(info: DatasetInfo, data_dir: Any = None) -> Dataset:
     pillar="drug",
 )
 def load_moses(info: DatasetInfo, data_dir: Any = None, split: str = "train", n: int | None = None) -> Dataset:
+    """The SMILES of one MOSES split.
+
+    ``n`` reads only the FIRST ``n`` rows, which are NOT a random sample: the files are ordered (FCD between
+    the first 10,000 test rows and 10,000 random test rows is 3.5, docs/drug.md). For a representative subset
+    load the whole split and draw rows with ``medkit.drug.metrics.random_rows`` / ``moses_sample``.
+    """
     files = {"train": "train.csv.gz", "test": "test.csv.gz", "test_scaffolds": "test_scaffolds.csv.gz"}
     if split not in files:
         raise DataError(f"unknown MOSES split '{split}'", where="moses", fix=f"use one of {sorted(files)}")
