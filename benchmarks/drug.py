@@ -29,8 +29,8 @@ MOSES_CHARRNN = {"validity": 0.975, "fcd/test": 0.073, "novelty": 0.842}
 
 GEN = ({"n_train": 20_000, "n_samples": 3_000, "n_ref": 2_000, "charrnn_seconds": 45, "vae_epochs": 2,
         "gan_epochs": 20, "vae_train": 20_000, "vae_samples": 3_000, "n_fcd_ref": 2_000} if FAST else
-       {"n_train": None, "n_samples": 30_000, "n_ref": 10_000, "charrnn_seconds": 3540, "vae_epochs": 2,
-        "gan_epochs": 100, "vae_train": 20_000, "vae_samples": 10_000, "n_fcd_ref": 50_000})
+       {"n_train": None, "n_samples": 30_000, "n_ref": 10_000, "charrnn_seconds": 3540, "vae_epochs": 4,
+        "gan_epochs": 100, "vae_train": 50_000, "vae_samples": 10_000, "n_fcd_ref": 50_000})
 # CharRNN size from measured throughput probes (docs/drug.md): with bf16 autocast (AMX) 3 x 256 trains ~530 and
 # 3 x 384 ~290 molecules/s on one loaded thread (fp32 3 x 256: ~115); 3 x 320 sees ~1.4 M molecules (~50 M tokens)
 # in the budget, about 20-25 tokens per parameter.
@@ -268,6 +268,8 @@ def charrnn_temperature() -> dict[str, Any]:
 
 
 def vae_gan_rows() -> list[Row]:
+    import torch
+
     from medkit.drug.latentgan import LatentGANGenerator
     from medkit.drug.vae import VAEGenerator
 
@@ -285,7 +287,7 @@ def vae_gan_rows() -> list[Row]:
         fit_s = time.perf_counter() - t0
         samples = model.sample(GEN["vae_samples"], temperature=1.0, seed=0, progress=False)
         rows += _metric_rows(name, samples, refs, fit_s, desc + " (REDUCED budget, far below 60 min; "
-                             f"{GEN['vae_samples']:,} samples)", 1.0)
+                             f"{GEN['vae_samples']:,} samples; {torch.get_num_threads()} torch thread(s))", 1.0)
     return rows
 
 
