@@ -68,24 +68,13 @@ class Actor:
 
 
 def record(db: Session, actor: Actor | str, action: str, *, outcome: str = "ok", model_name: str | None = None,
-           model_version: int | None = None, input_sha256: str | None = None, detail: str = "") -> AuditEvent:
+           model_version: int | None = None, input_sha256: str | None = None, detail: str = "") -> dict[str, Any]:
     """Add one audit event to ``db`` (committed with the caller's transaction, so it lands with the action or not at all).
 
-    ``detail`` must hold no patient data: counts, file types, error classes only.
+    ``detail`` must hold no patient data: counts, file types, error classes only. Returns the inserted row.
     """
-    who = actor if isinstance(actor, Actor) else Actor(str(actor))
-    lock_chain(db)
-    last = db.execute(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)).scalar()
-    # Pending (not yet flushed) events of this session come after the last stored one.
-    pending = [o for o in db.new if isinstance(o, AuditEvent)]
-    prev = pending[-1].hash if pending else (last or GENESIS)
-    ev = AuditEvent(at=utcnow(), actor=who.username[:64], role=who.role, action=action, outcome=outcome,
-                    model_name=model_name, model_version=model_version, input_sha256=input_sha256,
-                    detail=detail[:500], prev_hash=prev, hash="")
-    ev.hash = _digest(prev, ev)
-    db.add(ev)
-    db.flush()
-    return ev
+    return record_many(db, [{"actor": actor, "action": action, "outcome": outcome, "model_name": model_name,
+                             "model_version": model_version, "input_sha256": input_sha256, "detail": detail}])[0]
 
 
 def record_many(db: Session, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
