@@ -1,7 +1,8 @@
 """medkit's D-MPNN pieces against chemprop v2 (installed) as the independent reference.
 
 - the Noam-like LR schedule equals chemprop's ``build_NoamLike_LRSched`` step by step, and resumes exactly;
-- atom/bond features equal chemprop's ``MultiHotAtomFeaturizer.v1()`` / ``MultiHotBondFeaturizer``;
+- atom/bond features equal chemprop's ``MultiHotAtomFeaturizer.v1()`` / ``.v2()`` (chemprop v2's default) /
+  ``MultiHotBondFeaturizer``;
 - with the same weights, medkit's message passing + mean readout equals chemprop's ``BondMessagePassing`` +
   ``MeanAggregation`` (``h0_preactivation=True``), and the paper form (``False``) differs.
 """
@@ -18,6 +19,9 @@ chemprop = pytest.importorskip("chemprop")
 
 SMILES = ["CC(=O)Oc1ccccc1C(=O)O", "C[C@H](N)C(=O)O", "c1ccc2[nH]ccc2c1", "O=[N+]([O-])c1ccc(Cl)cc1", "C#CCBr",
           "CCO"]
+# atoms that the v1 and v2 layouts place differently: Te and Sn (own column in v1, "other" in v2), I (own column
+# in both), Na+ (hybridisation S: its own column in v2, "other" in v1), hexavalent S (SP3D2)
+ODD = ["C[Te]C", "[Sn](C)(C)(C)C", "CC(=O)[O-].[Na+]", "Ic1ccccc1", "FS(F)(F)(F)(F)F"]
 
 
 def test_noam_schedule_equals_chemprop() -> None:
@@ -60,40 +64,45 @@ def test_noam_adam_sets_lr_and_resumes_from_state_dict() -> None:
     torch.testing.assert_close(r.detach(), p.detach())
 
 
-def _chemprop_graphs() -> tuple[object, list[object]]:
+def _chemprop_graphs(mode: str = "v1", smiles: list[str] = SMILES) -> tuple[object, list[object]]:
     from chemprop.featurizers import MultiHotAtomFeaturizer, SimpleMoleculeMolGraphFeaturizer
     from rdkit import Chem
 
-    feat = SimpleMoleculeMolGraphFeaturizer(atom_featurizer=MultiHotAtomFeaturizer.v1())
-    return feat, [feat(Chem.MolFromSmiles(s)) for s in SMILES]
+    feat = SimpleMoleculeMolGraphFeaturizer(atom_featurizer=getattr(MultiHotAtomFeaturizer, mode)())
+    return feat, [feat(Chem.MolFromSmiles(s)) for s in smiles]
 
 
-def test_features_equal_chemprop_v1_featuriser() -> None:
+@pytest.mark.parametrize("mode", ["v1", "v2"])
+def test_features_equal_chemprop_featuriser(mode: str) -> None:
+    from chemprop.featurizers import SimpleMoleculeMolGraphFeaturizer
     from rdkit import Chem
 
-    from medkit.drug.featurize import mol_graph
+    from medkit.drug.featurize import ATOM_DIMS, mol_graph
 
-    _, cps = _chemprop_graphs()
-    for s, cp in zip(SMILES, cps, strict=True):
-        g = mol_graph(Chem.MolFromSmiles(s))
-        np.testing.assert_allclose(g.x, cp.V, atol=1e-6)  # type: ignore[attr-defined]
+    if mode == "v2":  # v2 is what chemprop uses when no atom featuriser is given (the benchmark's anchor)
+        assert SimpleMoleculeMolGraphFeaturizer().atom_fdim == ATOM_DIMS["v2"] == 72
+    _, cps = _chemprop_graphs(mode, SMILES + ODD)
+    for s, cp in zip(SMILES + ODD, cps, strict=True):
+        g = mol_graph(Chem.MolFromSmiles(s), mode)
+        assert g.x.shape[1] == ATOM_DIMS[mode]
+        np.testing.assert_allclose(g.x, cp.V, atol=1e-6, err_msg=s)  # type: ignore[attr-defined]
         np.testing.assert_allclose(g.e, cp.E, atol=1e-6)  # type: ignore[attr-defined]
         np.testing.assert_array_equal(np.stack([g.src, g.dst]), cp.edge_index)  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("pre", [True, False])
-def test_message_passing_equals_chemprop_bond_message_passing(pre: bool) -> None:
+@pytest.mark.parametrize(("pre", "mode"), [(True, "v1"), (False, "v1"), (True, "v2")])
+def test_message_passing_equals_chemprop_bond_message_passing(pre: bool, mode: str) -> None:
     from chemprop.data import BatchMolGraph
     from chemprop.nn import BondMessagePassing, MeanAggregation
     from rdkit import Chem
 
     from medkit.drug.dmpnn import DMPNN
-    from medkit.drug.featurize import ATOM_DIM, BOND_DIM, batch_graphs, mol_graph
+    from medkit.drug.featurize import ATOM_DIMS, BOND_DIM, batch_graphs, mol_graph
 
     torch.manual_seed(0)
-    _, cps = _chemprop_graphs()
-    mp = BondMessagePassing(d_v=ATOM_DIM, d_e=BOND_DIM, d_h=32, depth=3).eval()
-    net = DMPNN(n_tasks=1, hidden=32, depth=3, ffn_hidden=8, h0_preactivation=pre).eval()
+    _, cps = _chemprop_graphs(mode)
+    mp = BondMessagePassing(d_v=ATOM_DIMS[mode], d_e=BOND_DIM, d_h=32, depth=3).eval()
+    net = DMPNN(n_tasks=1, hidden=32, depth=3, ffn_hidden=8, h0_preactivation=pre, atom_dim=ATOM_DIMS[mode]).eval()
     with torch.no_grad():
         net.W_i.weight.copy_(mp.W_i.weight)
         net.W_h.weight.copy_(mp.W_h.weight)
@@ -101,7 +110,7 @@ def test_message_passing_equals_chemprop_bond_message_passing(pre: bool) -> None
         net.W_o.bias.copy_(mp.W_o.bias)
         bmg = BatchMolGraph(cps)
         ref = MeanAggregation()(mp(bmg), bmg.batch)
-        ours = net.encode(batch_graphs([mol_graph(Chem.MolFromSmiles(s)) for s in SMILES]))
+        ours = net.encode(batch_graphs([mol_graph(Chem.MolFromSmiles(s), mode) for s in SMILES]))
     if pre:
         torch.testing.assert_close(ours, ref, atol=1e-5, rtol=1e-5)
     else:  # the paper's form is a different function of the same weights

@@ -11,7 +11,7 @@ from rdkit import Chem
 from medkit.drug.chem import parse_smiles, standardise_smiles
 from medkit.drug.dmpnn import DMPNN, DMPNNModel, _linear
 from medkit.drug.featurize import (
-    ATOM_DIM,
+    ATOM_DIMS,
     BOND_DIM,
     GraphCache,
     atom_features,
@@ -26,11 +26,13 @@ SMILES = ["CCO", "c1ccc2[nH]ccc2c1", "C[C@H](N)C(=O)O", "F/C=C/Cl", "[NH4+]", "C
           "[2H]C([2H])([2H])I", "C1CC2CCC1CC2", "[Se]1C=CC=C1", "C", "CC(=O)[O-].[Na+]"]
 
 
-def test_compact_features_equal_per_atom_reference() -> None:
+@pytest.mark.parametrize("mode", ["v1", "v2"])
+def test_compact_features_equal_per_atom_reference(mode: str) -> None:
     for s in SMILES:
         mol = Chem.MolFromSmiles(s)
-        g = mol_graph(mol)
-        ref_x = np.array([atom_features(a) for a in mol.GetAtoms()], dtype=np.float32).reshape(-1, ATOM_DIM)
+        g = mol_graph(mol, mode)
+        ref_x = np.array([atom_features(a, mode) for a in mol.GetAtoms()], dtype=np.float32).reshape(
+            -1, ATOM_DIMS[mode])
         ref_e = np.array([f for b in mol.GetBonds() for f in (bond_features(b), bond_features(b))],
                          dtype=np.float32).reshape(-1, BOND_DIM)
         assert np.array_equal(g.x, ref_x), s
@@ -112,3 +114,32 @@ def test_dmpnn_pickle_drops_cache() -> None:
     assert getattr(clone, "graph_cache_", None) is None
     assert np.allclose(clone.predict(["CCO", "CCN"]), m.predict(["CCO", "CCN"]))
     assert isinstance(clone.models_[0], DMPNN)
+
+
+def test_v2_atom_layout_cache_batch_and_estimator() -> None:
+    import pickle
+
+    from medkit.core.errors import ConfigError
+
+    cache = GraphCache(atom_features="v2")
+    g2 = cache.get("CC(=O)[O-].[Na+]")
+    assert g2.atom_dim == ATOM_DIMS["v2"] and g2.x.shape == (5, ATOM_DIMS["v2"])
+    with pytest.raises(ValueError, match="atom layouts"):  # mixing layouts would misplace columns
+        batch_graphs([g2, mol_graph(Chem.MolFromSmiles("CCO"))])
+    with pytest.raises(ConfigError, match="atom_features"):
+        GraphCache(atom_features="v3")
+    smiles = ["CCO", "CCN", "CCC", "c1ccccc1O", "CC(=O)O", "CCCl"]
+    y = np.array([1.0, 2.0, 3.0, 0.5, 1.5, 2.5])
+    m = DMPNNModel(epochs=2, progress=False, standardise=False, atom_features="v2").fit(smiles, y)
+    assert m.models_[0].W_i.in_features == ATOM_DIMS["v2"] + BOND_DIM
+    assert m.graph_cache_.atom_features == "v2" and np.isfinite(m.predict(smiles)).all()
+    assert len(m.explain("CCO").weights) == 3
+    with pytest.raises(ConfigError, match="atom_features"):
+        DMPNNModel(epochs=1, progress=False, atom_features="v3").fit(smiles, y)
+    # a model pickled before the option existed has no atom_features attribute: it loads as the v1 layout
+    v1 = DMPNNModel(epochs=1, progress=False, standardise=False).fit(smiles, y)
+    state = v1.__getstate__()
+    del state["atom_features"]
+    old = DMPNNModel.__new__(DMPNNModel)
+    old.__setstate__(pickle.loads(pickle.dumps(state)))
+    assert old.atom_features == "v1" and np.allclose(old.predict(smiles), v1.predict(smiles))

@@ -19,7 +19,17 @@ from sklearn.base import BaseEstimator
 from torch import nn
 
 from medkit.core.errors import ConfigError
-from medkit.drug.featurize import ATOM_DIM, BOND_DIM, BatchGraph, GraphCache, MolGraph, batch_graphs, mol_graph
+from medkit.drug.featurize import (
+    ATOM_DIM,
+    ATOM_DIMS,
+    BOND_DIM,
+    BatchGraph,
+    GraphCache,
+    MolGraph,
+    batch_graphs,
+    check_atom_features,
+    mol_graph,
+)
 from medkit.drug.noam import noam_setup_hook
 from medkit.drug.predictors import AtomAttribution, MoleculePredictorMixin, _valid_mol
 
@@ -47,19 +57,19 @@ class DMPNN(nn.Module):
     """The network: bond-centred message passing → mean readout → FFN. Output ``(n_mols, n_tasks)`` logits."""
 
     def __init__(self, n_tasks: int, hidden: int = 300, depth: int = 3, ffn_hidden: int = 300,
-                 dropout: float = 0.0, h0_preactivation: bool = True) -> None:
+                 dropout: float = 0.0, h0_preactivation: bool = True, atom_dim: int = ATOM_DIM) -> None:
         super().__init__()
         self.depth = depth
         self.h0_preactivation = h0_preactivation
-        self.W_i = nn.Linear(ATOM_DIM + BOND_DIM, hidden, bias=False)
+        self.W_i = nn.Linear(atom_dim + BOND_DIM, hidden, bias=False)
         self.W_h = nn.Linear(hidden, hidden, bias=False)
-        self.W_o = nn.Linear(ATOM_DIM + hidden, hidden)
+        self.W_o = nn.Linear(atom_dim + hidden, hidden)
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden, ffn_hidden), nn.ReLU(), nn.Dropout(dropout),
                                   nn.Linear(ffn_hidden, n_tasks))
 
     def encode(self, g: BatchGraph, x: torch.Tensor | None = None) -> torch.Tensor:
         """Molecule embeddings ``(n_mols, hidden)``; ``x`` overrides the atom features (for attributions)."""
-        x = g.x if x is None else x  # (A, ATOM_DIM)
+        x = g.x if x is None else x  # (A, atom_dim)
         # Matrix products may run in bf16 under autocast (precision="bf16"); sums over neighbours and atoms are
         # accumulated in fp32 so the reduced precision stays in the products only.
         z0 = _linear(self.W_i, torch.cat([x[g.src], g.e], dim=1))  # (E, H)
@@ -132,6 +142,10 @@ class DMPNNModel(MoleculePredictorMixin, BaseEstimator):
         ``True`` (default, as chemprop's code; tested equal to chemprop's ``BondMessagePassing``): each update
         adds the pre-activation input ``W_i[x‖e]``; ``False``: adds ``ReLU(W_i[x‖e])`` (the formula as printed
         in Yang et al. 2019; session-2 behaviour, lower validation AUROC / higher RMSE on BBBP / ESOL).
+    atom_features
+        Atom-feature layout (:mod:`medkit.drug.featurize`): ``"v1"`` (133 columns, chemprop's ``v1()``; the
+        default, as before this option) or ``"v2"`` (72 columns, chemprop v2's default featuriser; tested equal
+        to ``MultiHotAtomFeaturizer.v2()``).
     ensemble_size
         Members trained with seeds ``seed, seed+1, …``; prediction = mean, uncertainty = variance.
     standardise
@@ -150,8 +164,9 @@ class DMPNNModel(MoleculePredictorMixin, BaseEstimator):
                  lr: float = 1e-3, weight_decay: float = 0.0, patience: int | None = 10, ensemble_size: int = 1,
                  seed: int = 0, checkpoint_dir: str | None = None, progress: bool = True, standardise: bool = True,
                  precision: Literal["fp32", "bf16"] = "fp32", lr_schedule: Literal["cosine", "noam"] = "cosine",
-                 h0_preactivation: bool = True) -> None:
+                 h0_preactivation: bool = True, atom_features: Literal["v1", "v2"] = "v1") -> None:
         self.task_type = task_type
+        self.atom_features = atom_features
         self.lr_schedule = lr_schedule
         self.h0_preactivation = h0_preactivation
         self.standardise = standardise
@@ -171,9 +186,10 @@ class DMPNNModel(MoleculePredictorMixin, BaseEstimator):
         self.progress = progress
 
     def _graphs(self, smiles: Sequence[str], mols: Sequence[Any] | None = None) -> list[MolGraph]:
-        if getattr(self, "graph_cache_", None) is None:
-            self.graph_cache_ = GraphCache()
-        cache = self.graph_cache_
+        mode = self.atom_features
+        cache = getattr(self, "graph_cache_", None)
+        if cache is None or getattr(cache, "atom_features", "v1") != mode:  # a cache holds one atom layout
+            cache = self.graph_cache_ = GraphCache(atom_features=mode)
         if mols is None:
             return [cache.get(s) for s in smiles]
         return [cache.get(s, m) for s, m in zip(smiles, mols, strict=True)]
@@ -182,6 +198,10 @@ class DMPNNModel(MoleculePredictorMixin, BaseEstimator):
         state = dict(super().__getstate__())
         state.pop("graph_cache_", None)  # a cache, not model state: keep pickles/bundles small
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state.setdefault("atom_features", "v1")  # models pickled before the option existed used the v1 layout
+        super().__setstate__(state)
 
     def _autocast(self) -> Any:
         return torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16")
@@ -199,6 +219,7 @@ class DMPNNModel(MoleculePredictorMixin, BaseEstimator):
         if self.lr_schedule not in {"noam", "cosine"}:
             raise ConfigError(f"lr_schedule must be 'noam' or 'cosine', got {self.lr_schedule!r}", where="lr_schedule",
                               fix="use 'cosine' (default) or 'noam' (chemprop's schedule)")
+        check_atom_features(self.atom_features)
         graphs = self._graphs([std.smiles[i] for i in keep],  # type: ignore[misc]
                               None if std.mols is None else [std.mols[i] for i in keep])
         self.n_tasks_ = Y.shape[1]
@@ -228,7 +249,8 @@ class DMPNNModel(MoleculePredictorMixin, BaseEstimator):
         self.histories_: list[list[dict[str, float]]] = []
         for k in range(self.ensemble_size):
             torch.manual_seed(self.seed + k)
-            net = DMPNN(self.n_tasks_, self.hidden, self.depth, self.ffn_hidden, self.dropout, self.h0_preactivation)
+            net = DMPNN(self.n_tasks_, self.hidden, self.depth, self.ffn_hidden, self.dropout, self.h0_preactivation,
+                        ATOM_DIMS[self.atom_features])
             noam = self.lr_schedule == "noam"
             cfg = TrainConfig(max_epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
                               weight_decay=self.weight_decay, seed=self.seed + k, patience=self.patience,
@@ -268,7 +290,7 @@ class DMPNNModel(MoleculePredictorMixin, BaseEstimator):
         """
         self._check_fitted()
         mol = _valid_mol(smiles)
-        g = batch_graphs([mol_graph(mol)])
+        g = batch_graphs([mol_graph(mol, self.atom_features)])
         ws, preds = [], []
         for net in self.models_:
             x = g.x.clone().requires_grad_(True)
