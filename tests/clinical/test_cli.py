@@ -209,8 +209,8 @@ def test_foreign_or_missing_bundle_is_a_model_error(tmp_path):
 
     with pytest.raises(ModelError, match="no bundle.json"):
         load_predictor(tmp_path)
-    save_bundle_info(tmp_path, BundleInfo(pillar="clinical", kind="x", name="x"))
     joblib.dump({"model": 1}, tmp_path / "model.joblib")
+    save_bundle_info(tmp_path, BundleInfo(pillar="clinical", kind="x", name="x"))
     with pytest.raises(ModelError, match="not written by `medkit clinical train`"):
         load_predictor(tmp_path)
     save_bundle_info(tmp_path, BundleInfo(pillar="drug", kind="x", name="x"))

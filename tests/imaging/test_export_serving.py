@@ -102,6 +102,17 @@ def test_cli_train_predict_export_info(tmp_path: Path, br35h_16, pydicom_files: 
         assert "values" not in x  # summary only, no arrays
     r = runner.invoke(app, ["export", "--bundle", str(bundle), "--out", str(tmp_path / "m.onnx")])
     assert r.exit_code == 0 and "onnxruntime" in r.output
+    # Exporting into the bundle itself (over the training run's model.onnx) re-records the artefact digests: the
+    # bundle still loads afterwards, and a deleted artefact is refused.
+    r = runner.invoke(app, ["export", "--bundle", str(bundle)])
+    assert r.exit_code == 0, r.output
+    from medkit.core.bundle import load_bundle_info
+    from medkit.core.hashing import sha256_file
+
+    assert load_bundle_info(bundle).files["model.onnx"] == sha256_file(bundle / "model.onnx")
+    (bundle / "model.onnx").unlink()
+    r = runner.invoke(app, ["export", "--bundle", str(bundle)])
+    assert r.exit_code != 0 and "model.onnx listed in bundle.json is missing" in str(r.exception)
     r = runner.invoke(app, ["info", str(pydicom_files / "CT_small.dcm")])
     assert r.exit_code == 0 and "HU" in r.output and "0.6615" in r.output
 

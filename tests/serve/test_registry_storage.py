@@ -260,3 +260,15 @@ def test_appends_from_several_processes_keep_one_chain(db_url: str, tmp_path: Pa
             assert audit.verify_chain(db) == (True, None)
     finally:
         store.close()
+
+
+def test_register_refuses_a_bundle_whose_artefact_changed(store: Store, tmp_path: Path,
+                                                          clinical_bundle: Path) -> None:
+    """bundle.json records each artefact's sha256 when written; a damaged copy is never registered."""
+    bad = Path(shutil.copytree(clinical_bundle, tmp_path / "damaged"))
+    with open(bad / "model.joblib", "ab") as fh:
+        fh.write(b"\0")
+    with pytest.raises(ModelError, match="model.joblib changed after the bundle was written"):
+        registry.register(store.sf, store.home, bad, "damaged", actor=ADMIN)
+    with store.sf() as db:
+        assert registry.list_models(db) == []

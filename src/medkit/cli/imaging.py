@@ -184,9 +184,17 @@ def export(
     else:
         model = torch.nn.Sequential(est.model_, torch.nn.Softmax(dim=1)).eval()
         x = rng.normal(size=(2, est.in_channels_, 256, 192)).astype(np.float32)  # non-square: H, W stay dynamic
+    in_bundle = target.resolve().parent == bundle.resolve()
     export_onnx(model, torch.from_numpy(x[:1]), target)
     par = onnx_parity(model, target, x)
     if not par.ok:
+        if in_bundle:  # never leave an unchecked artefact in the bundle (bundle.json would not list it)
+            target.unlink()
         raise ModelError(f"onnxruntime output differs from torch by {par.max_abs_diff:.2e}", where=str(target),
                          fix="do not deploy the ONNX file; use the torch bundle")
+    if in_bundle:  # re-record the artefact digests (bundle.json lists model.onnx from now on)
+        from medkit.core.bundle import save_bundle_info
+
+        info.extra["onnx_parity_max_abs_diff"] = par.max_abs_diff
+        save_bundle_info(bundle, info)
     typer.echo(f"Wrote {target} (max |torch - onnxruntime| = {par.max_abs_diff:.1e} on {par.n_inputs} inputs)")
