@@ -15,12 +15,11 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
-from torch.utils.data import TensorDataset
 
 from medkit.core.errors import DataError, NotFittedError
 from medkit.imaging.augment import RandomAugment
 from medkit.imaging.nets import make_segmenter_net
-from medkit.training import TrainConfig, Trainer
+from medkit.imaging.segfit import dice_of, fit_segmentation_net
 
 __all__ = ["UNetSegmenter", "sample_patches"]
 
@@ -115,8 +114,6 @@ class UNetSegmenter(BaseEstimator):
             val: tuple[Sequence[np.ndarray], Sequence[np.ndarray], Sequence[np.ndarray] | None] | None = None
             ) -> UNetSegmenter:
         """Train on preprocessed images ``(C, H, W)`` and masks ``(H, W)``; ``val`` = (images, masks, fovs)."""
-        import time
-
         from medkit.core.seed import seed_everything
 
         if len(images) != len(masks) or not len(images):
@@ -132,43 +129,17 @@ class UNetSegmenter(BaseEstimator):
         aug = RandomAugment(flip=0.5, rot90=True, max_angle_deg=15, max_zoom=1.15, gain=0.15, bias=0.15,
                             gamma=1.3) if self.augment else None
 
-        def loss_fn(m: torch.nn.Module, batch: Any) -> torch.Tensor:
-            xb, yb = batch  # (B, C, P, P), (B, P, P)
-            yb = yb.unsqueeze(1)  # (B, 1, P, P)
-            if aug is not None:
-                xb, yb = aug(xb, yb)
-            return crit(m(xb), yb)
-
-        val_fn = None
-        monitor, mode = "train_loss", "min"
+        val_dice = None
         if val is not None:
-            monitor, mode = "val_dice", "max"
 
-            def val_fn(m: torch.nn.Module, _loader: Any) -> dict[str, float]:
-                self.model_ = m
+            def val_dice() -> float:
                 probs = self.predict_proba(val[0])
-                inter = tot = 0.0
-                for k, (p, t) in enumerate(zip(probs, val[1], strict=True)):
-                    f = val[2][k] if val[2] is not None else np.ones_like(t, bool)
-                    pb, tb = (p >= self.threshold) & f, t.astype(bool) & f
-                    inter += float((pb & tb).sum())
-                    tot += float(pb.sum() + tb.sum())
-                return {"val_dice": 2 * inter / max(tot, 1.0)}
+                fovs_v = val[2] if val[2] is not None else [np.ones_like(t, bool) for t in val[1]]
+                return dice_of(((p >= self.threshold) & f, t.astype(bool) & f)
+                               for p, t, f in zip(probs, val[1], fovs_v, strict=True))
 
-        t0 = time.perf_counter()
-        # A time-out keeps the last epoch's weights: with the cosine schedule they are usually the best-annealed.
-        cfg = TrainConfig(max_epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, weight_decay=1e-4,
-                          patience=self.patience, monitor=monitor, mode=mode, seed=self.seed,
-                          num_threads=self.num_threads, progress=self.progress, scheduler="cosine",
-                          restore_best=val is not None, max_seconds=self.max_seconds, on_time_out="keep_last")
-        dummy_val = TensorDataset(torch.zeros(1)) if val is not None else None
-        trainer = Trainer(net, loss_fn, cfg, val_fn=val_fn, description=f"imaging segmenter ({self.arch})")
-        result = trainer.fit(TensorDataset(torch.from_numpy(x), torch.from_numpy(y)), dummy_val)
-        self.history_ = result.history
-        self.best_epoch_ = len(result.history) - 1 if result.out_of_time else result.best_epoch
-        self.stopped_by_time_ = result.out_of_time
-        self.train_seconds_ = time.perf_counter() - t0
-        self.model_ = net.eval()
+        fit_segmentation_net(self, net, x, y, crit, aug, val_dice, patience=self.patience,
+                             description=f"imaging segmenter ({self.arch})")
         return self
 
     def _check(self) -> None:

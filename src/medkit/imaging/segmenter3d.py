@@ -15,12 +15,11 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
-from torch.utils.data import TensorDataset
 
 from medkit.core.errors import DataError, NotFittedError
 from medkit.imaging.augment import RandomFlip3D
 from medkit.imaging.nets import make_segmenter_net
-from medkit.training import TrainConfig, Trainer
+from medkit.imaging.segfit import dice_of, fit_segmentation_net
 
 __all__ = ["VolumeSegmenter", "load_volume_segmenter", "sample_patches_3d"]
 
@@ -145,37 +144,14 @@ class VolumeSegmenter(BaseEstimator):
         crit = (DiceCELoss if self.loss == "dicece" else DiceLoss)(to_onehot_y=True, softmax=True)
         aug = RandomFlip3D() if self.augment else None
 
-        def loss_fn(m: torch.nn.Module, batch: Any) -> torch.Tensor:
-            xb, yb = batch
-            yb = yb.unsqueeze(1)  # (B, 1, P, P, P)
-            if aug is not None:
-                xb, yb = aug(xb, yb)
-            return crit(m(xb), yb)
-
-        val_fn, monitor, mode = None, "train_loss", "min"
+        val_dice = None
         if val is not None:
-            monitor, mode = "val_dice", "max"
 
-            def val_fn(m: torch.nn.Module, _loader: Any) -> dict[str, float]:
-                self.model_ = m
-                inter = tot = 0.0
-                for p, t in zip(self.predict(val[0]), val[1], strict=True):
-                    inter += float((p & (t > 0)).sum())
-                    tot += float(p.sum() + (t > 0).sum())
-                return {"val_dice": 2 * inter / max(tot, 1.0)}
+            def val_dice() -> float:
+                return dice_of((p, t > 0) for p, t in zip(self.predict(val[0]), val[1], strict=True))
 
-        cfg = TrainConfig(max_epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, weight_decay=1e-4,
-                          patience=self.patience if val is not None else None, monitor=monitor, mode=mode,
-                          seed=self.seed, num_threads=self.num_threads, progress=self.progress, scheduler="cosine",
-                          max_seconds=self.max_seconds)
-        dummy_val = TensorDataset(torch.zeros(1)) if val is not None else None  # val_fn reads `val` itself
-        trainer = Trainer(net, loss_fn, cfg, val_fn=val_fn, description="imaging 3-D segmenter (unet)")
-        result = trainer.fit(TensorDataset(torch.from_numpy(x), torch.from_numpy(y)), dummy_val)
-        self.history_ = result.history
-        self.best_epoch_ = result.best_epoch
-        self.stopped_by_time_ = result.out_of_time
-        self.train_seconds_ = result.seconds
-        self.model_ = net.eval()
+        fit_segmentation_net(self, net, x, y, crit, aug, val_dice, patience=self.patience if val is not None else None,
+                             description="imaging 3-D segmenter (unet)")
         return self
 
     def _check(self) -> None:
