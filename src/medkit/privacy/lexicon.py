@@ -6,7 +6,8 @@ words, ``ambig`` ones that are, e.g. "Hope", "Bill"). Every lookup is case-insen
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 # feature name -> list files (stems) that feed it
@@ -25,6 +26,14 @@ _GROUPS: dict[str, tuple[str, ...]] = {
     "state_abbr": ("us_states_abbre", "more_us_state_abbreviations"),
     "ethnic": ("ethnicities_unambig",),
     "name_prefix": ("prefixes_unambig", "last_name_prefixes"),
+}
+
+# phrase group -> list files whose whole entries are looked up as phrases (places and organisations)
+_PHRASE_GROUPS: dict[str, tuple[str, ...]] = {
+    "hospital": ("stripped_hospitals",),
+    "local_place": ("local_places_unambig", "local_places_ambig"),
+    "location": ("locations_unambig",),
+    "company": ("company_names_unambig", "company_names_ambig"),
 }
 
 # Small built-in pools so surrogates work without the corpus lists (fictional, common US values).
@@ -50,6 +59,7 @@ class Lexicon:
     last_names: list[str] = field(default_factory=lambda: list(_FALLBACK_LAST))
     places: list[str] = field(default_factory=lambda: list(_FALLBACK_PLACES))
     common: dict[str, int] = field(default_factory=dict)
+    phrases: dict[str, set[str]] = field(default_factory=dict)
 
     @classmethod
     def from_lists(cls, lists: Mapping[str, Iterable[str]]) -> Lexicon:
@@ -61,7 +71,9 @@ class Lexicon:
                 for entry in lists.get(stem, ()):
                     words.update(w.lower().strip(".,") for w in entry.split() if len(w.strip(".,")) > 1)
             groups[feat] = words
-        lex = cls(groups=groups)
+        phrases = {g: {" ".join(e.lower().split()) for stem in stems for e in lists.get(stem, ())
+                       if len(e.strip()) >= 3} for g, stems in _PHRASE_GROUPS.items()}
+        lex = cls(groups=groups, phrases=phrases)
         pop_first = [w.title() for s in ("female_names_popular", "male_names_popular") for w in lists.get(s, ())]
         pop_last = [w.title() for w in lists.get("last_names_popular", ())]
         places = [w for w in lists.get("locations_unambig", ()) if w.isalpha() and len(w) > 3][:500]
@@ -83,6 +95,22 @@ class Lexicon:
         w = word.lower()
         n = self.common.get(w, 0) - (exclude.get(w, 0) if exclude else 0)
         return "0" if n == 0 else "1-2" if n < 3 else "3-9" if n < 10 else "10+"
+
+    def phrase_pattern(self, groups: Sequence[str], common_min: int = 3) -> re.Pattern[str] | None:
+        """One case-insensitive regex of the whole entries of ``groups`` (longest first), leaving out entries
+        whose every word is an everyday word (seen >= ``common_min`` times outside PHI in the training notes).
+
+        Compiled once per lexicon state (``common`` is filled when a de-identifier is fitted).
+        """
+        key = (tuple(groups), common_min, len(self.common))
+        cache = self.__dict__.setdefault("_phrase_cache", {})
+        if key not in cache:
+            entries = {e for g in groups for e in getattr(self, "phrases", {}).get(g, ())
+                       if not all(self.common.get(w, 0) >= common_min for w in e.split())}
+            alts = "|".join(r"\s+".join(re.escape(w) for w in e.split())
+                            for e in sorted(entries, key=len, reverse=True))
+            cache[key] = re.compile(r"(?<![\w-])(?:" + alts + r")(?![\w-])", re.I) if alts else None
+        return cache[key]  # type: ignore[no-any-return]
 
     def flags(self, word: str) -> list[str]:
         """Names of the groups that contain ``word`` (case-insensitive)."""

@@ -25,6 +25,7 @@ from medkit.privacy.context_rules import apply_context_rules, drop_st_segments
 from medkit.privacy.fuzzy import _edits_within, _misspelled  # noqa: F401 - re-exported
 from medkit.privacy.lexicon import Lexicon
 from medkit.privacy.phi import NAME_TYPES, PhiSpan, merge_spans, tokenize
+from medkit.privacy.recall_rules import recall_candidates, refine_spans
 from medkit.privacy.rules import confident_spans
 from medkit.privacy.surrogates import SurrogateGenerator
 from medkit.privacy.tagger import CrfPhiTagger, note_features, token_labels
@@ -101,12 +102,17 @@ class TextDeidentifier(BaseEstimator):
         MiniLM P(PHI) above which a token is PHI.
     neural_params
         Keyword arguments of :class:`~medkit.privacy.neural_tagger.TransformerPhiTagger` (epochs, max_len ...).
+    recall_rules
+        Apply :mod:`medkit.privacy.recall_rules` (dictionary places, dates in date context, names continued
+        by rare words, spans split by a hyphen). Models saved before this option load with it off.
     """
 
     def __init__(self, threshold: float = 0.2, use_tagger: bool = True, propagate: bool = True,
                  c1: float = 0.05, c2: float = 0.05, max_iterations: int = 150, context_rules: bool = True,
                  propagate_min_score: float = 0.0, fuzzy_propagate: bool = False, tagger: str = "crf",
-                 neural_threshold: float = 0.5, neural_params: dict[str, Any] | None = None) -> None:
+                 neural_threshold: float = 0.5, neural_params: dict[str, Any] | None = None,
+                 recall_rules: bool = True) -> None:
+        self.recall_rules = recall_rules
         self.threshold = threshold
         self.tagger = tagger
         self.neural_threshold = neural_threshold
@@ -199,8 +205,11 @@ class TextDeidentifier(BaseEstimator):
                     if p >= nthr and not self._everyday(text[s:e], typ)]
             if self.context_rules:
                 rules = drop_st_segments(rules, text, self.lexicon_)
-            merged = _extend_institutions(merge_spans(rules + crf, text), text)
-            spans.append(apply_context_rules(merged, text, self.lexicon_) if self.context_rules else merged)
+            recall = getattr(self, "recall_rules", False)
+            extra = recall_candidates(text, self.lexicon_) if recall else []
+            merged = _extend_institutions(merge_spans(rules + crf + extra, text), text)
+            merged = apply_context_rules(merged, text, self.lexicon_) if self.context_rules else merged
+            spans.append(refine_spans(merged, text, self.lexicon_) if recall else merged)
         self.n_propagated_ = 0
         if self.propagate:
             patients = [str(p) for p in notes["patient"]]

@@ -5,6 +5,12 @@ covered by predicted spans (a half-redacted name is a leak); a predicted span is
 overlaps some gold PHI. Token level: tokens (see :func:`medkit.privacy.phi.tokenize`) inside gold PHI vs
 tokens inside predictions. Detection is type-agnostic, as in the deid paper: a date found as a phone is
 still removed; per-type rows group by the *gold* type (recall) or *predicted* type (precision).
+
+This full-coverage, type-agnostic span recall is the headline (what de-identification needs: every character
+of the PHI masked, whatever it was called). Two side metrics: ``recall_strict`` also asks that every covering
+prediction has the gold type's Safe Harbor category (a name found as a name, a date as a date: what
+type-specific surrogates need), and ``recall_overlap`` only asks for one masked character (lenient, as
+overlap-based NER scorers).
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from medkit.privacy.phi import PhiSpan, tokenize
+from medkit.privacy.phi import SAFE_HARBOR, PhiSpan, tokenize
 
 
 @dataclass
@@ -33,6 +39,7 @@ class DetectionScores:
     n_tok_gold: int = 0
     n_tok_pred: int = 0
     n_tok_both: int = 0
+    recall_strict: float = float("nan")
 
     def as_dict(self) -> dict[str, object]:
         return {k: v for k, v in self.__dict__.items() if k != "missed"}
@@ -52,10 +59,17 @@ def _covered(mask: bytearray, text: str, s: PhiSpan) -> bool:
     return all(mask[i] or text[i].isspace() for i in range(s.start, min(s.end, len(text))))
 
 
+def _same_category(ptype: list[str | None], text: str, s: PhiSpan) -> bool:
+    """Every non-blank character of gold ``s`` is predicted with the same Safe Harbor category."""
+    want = SAFE_HARBOR.get(s.type, s.type)
+    return all(text[i].isspace() or (ptype[i] is not None and SAFE_HARBOR.get(ptype[i] or "", ptype[i]) == want)
+               for i in range(s.start, min(s.end, len(text))))
+
+
 def score_detection(texts: Sequence[str], gold: Sequence[list[PhiSpan]], pred: Sequence[list[PhiSpan]]
                     ) -> DetectionScores:
     """Score predictions of many notes; ``gold[i]``/``pred[i]`` are the spans of ``texts[i]``."""
-    n_found = n_overlap = n_gold = n_pred = n_tp_pred = 0
+    n_found = n_overlap = n_gold = n_pred = n_tp_pred = n_strict = 0
     tok_gold = tok_pred = tok_both = 0
     by_type: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     missed: list[tuple[int, PhiSpan]] = []
@@ -66,10 +80,14 @@ def score_detection(texts: Sequence[str], gold: Sequence[list[PhiSpan]], pred: S
         gmask = bytearray(len(text) + 1)
         for s in g:
             gmask[s.start:s.end] = b"\x01" * (s.end - s.start)
+        pcat: list[str | None] = [None] * (len(text) + 1)
+        for s in sorted(p, key=lambda x: x.end - x.start, reverse=True):  # the innermost span's type wins
+            pcat[s.start:s.end] = [s.type] * (s.end - s.start)
         for s in g:
             n_gold += 1
             found = _covered(pmask, text, s)
             n_found += found
+            n_strict += found and _same_category(pcat, text, s)
             n_overlap += any(pmask[s.start:s.end])
             by_type[s.type]["n_gold"] += 1
             by_type[s.type]["found"] += found
@@ -114,4 +132,5 @@ def score_detection(texts: Sequence[str], gold: Sequence[list[PhiSpan]], pred: S
                        "token_precision": c["tok_tp"] / c["tok_pred"] if c["tok_pred"] else float("nan")}
     return DetectionScores(recall, precision, f1, n_overlap / n_gold if n_gold else 1.0,
                            tok_both / tok_gold if tok_gold else 1.0, tok_both / tok_pred if tok_pred else 1.0,
-                           n_gold, n_pred, per_type, missed, tok_gold, tok_pred, tok_both)
+                           n_gold, n_pred, per_type, missed, tok_gold, tok_pred, tok_both,
+                           n_strict / n_gold if n_gold else 1.0)

@@ -171,7 +171,7 @@ def _oof_scores(folds: list[Any]) -> dict[float, Any]:
 
 
 def _cv_folds(part: Any, groups: np.ndarray, pool: np.ndarray, k: int, seed: int, lex: Any, kn: Any,
-              max_iterations: int) -> list[Any]:
+              max_iterations: int, recall_rules: bool = True) -> list[Any]:
     """K patient-wise folds of ``pool``: (model fitted without the fold, fold notes, gold, candidates, row ids)."""
     pats = np.array(sorted(set(groups[pool].tolist())))
     np.random.default_rng(seed + 17).shuffle(pats)
@@ -181,7 +181,8 @@ def _cv_folds(part: Any, groups: np.ndarray, pool: np.ndarray, k: int, seed: int
         tr = np.array([i for i in pool if fold_of[groups[i]] != f])
         te = np.array([i for i in pool if fold_of[groups[i]] == f])
         tn, tg = part(tr)
-        m = TextDeidentifier(max_iterations=max_iterations).fit(tn, tg, lexicon=lex, known_names=kn)
+        m = TextDeidentifier(max_iterations=max_iterations, recall_rules=recall_rules).fit(tn, tg, lexicon=lex,
+                                                                                         known_names=kn)
         fn, fg = part(te)
         cands = [m._note_candidates(str(t), str(p)) for p, t in zip(fn["patient"], fn["text"], strict=True)]
         folds.append((m, fn, fg, cands, te))
@@ -211,7 +212,8 @@ def load_model(folder: str | Path) -> TextDeidentifier:
                          fix="pass the folder written by medkit privacy train-deid")
     # models saved before these options existed behave as they did when saved, plus the default context rules
     for attr, default in (("context_rules", True), ("propagate_min_score", 0.0), ("fuzzy_propagate", False),
-                          ("tagger", "crf"), ("neural_threshold", 0.5), ("neural_params", None), ("neural_", None)):
+                          ("tagger", "crf"), ("neural_threshold", 0.5), ("neural_params", None), ("neural_", None),
+                          ("recall_rules", False)):
         if not hasattr(model, attr):
             setattr(model, attr, default)
     return model
