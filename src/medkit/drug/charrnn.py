@@ -15,7 +15,7 @@ from sklearn.base import BaseEstimator
 from torch import nn
 
 from medkit.core.errors import ConfigError
-from medkit.drug.batching import BucketBatches, TimeBudget, counter, first_item, zero_loss
+from medkit.drug.batching import BucketBatches, TimeBudget, bf16_supported, counter, first_item, zero_loss
 from medkit.drug.generators import GeneratorMixin, prepare_corpus
 from medkit.drug.vocab import BOS, EOS, PAD
 
@@ -111,6 +111,11 @@ class CharRNNGenerator(GeneratorMixin, BaseEstimator):
         if self.precision not in {"fp32", "bf16"}:
             raise ConfigError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}", where="precision",
                               fix="use 'fp32' (default) or 'bf16' on a CPU with bf16 support")
+        if self.precision == "bf16" and not bf16_supported():
+            # oneDNN has no bf16 LSTM kernel without native bf16 units: it fails deep inside the first forward pass
+            raise ConfigError("precision='bf16' needs a CPU with native bf16 units (AMX / AVX512-BF16); this one has "
+                              "none, and oneDNN's LSTM cannot run bf16 on it", where="precision",
+                              fix="use precision='fp32' (medkit.drug.batching.bf16_supported() tells which to use)")
         self.vocab_, ids, self.n_skipped_ = prepare_corpus(smiles, self.max_len, standardise=self.standardise)
         self._build()
         data = BucketBatches(ids, self.batch_size, self.epoch_molecules, seed=self.seed)
