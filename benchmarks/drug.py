@@ -476,6 +476,7 @@ def property_rows(datasets: list[str] | None = None) -> list[Row]:
     rows: list[Row] = []
     std_rates: dict[str, list[float]] = {}
     dmpnn_label, dmpnn_cfg = chosen_dmpnn()
+    cpu = _cpu()
     for name in datasets or PROP["datasets"]:
         ds = load_dataset(name, data_dir=DATA)
         task = ds.extra["task_type"]
@@ -549,7 +550,7 @@ def property_rows(datasets: list[str] | None = None) -> list[Row]:
             desc = {"dmpnn": f"medkit D-MPNN 300/3, settings '{dmpnn_label}' (chosen on validation only, "
                               f"results/drug_dmpnn_selection.json), {PROP['epochs']} epochs, best epoch by val loss",
                     "chemprop": f"chemprop {_cp_version()} BondMessagePassing defaults, {PROP['epochs']} epochs",
-                    "fp-gbm": "Morgan r2 2048 counts + HistGradientBoosting 300 iters"}[model]
+                    "fp-gbm": "Morgan r2 2048 counts + HistGradientBoosting 300 iters"}[model] + f" [{cpu}]"
             rows.append(Row("property", name, "scaffold", model, metric, float(np.mean(r["v"])), lo, hi,
                             anchor_value=av("v"), note=_note(f"{desc}; {seeds_txt}; 95% CI: {how}"), **common))
             rows.append(Row("property", name, "scaffold", model, "train_mol_per_s", float(np.mean(r["tr"])),
@@ -569,6 +570,19 @@ def property_rows(datasets: list[str] | None = None) -> list[Row]:
                                 note=_note(f"{desc}; same test set with the default standardise=True (full RDKit "
                                            "standardisation, ~3 ms/molecule, which chemprop does not do)"), **common))
     return rows
+
+
+def _cpu() -> str:
+    """CPU model and whether it has native bf16 units: speeds (and bf16's cost) depend on it, and the VM changes."""
+    from medkit.drug.batching import bf16_supported
+
+    name = "unknown CPU"
+    try:
+        name = next(ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                    if ln.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{name}, native bf16 {'yes' if bf16_supported() else 'no'}"
 
 
 def _cp_version() -> str:
@@ -620,7 +634,9 @@ def _notes() -> str:
             "computed with medkit's implementation (tested equal to molsets); anchor_value quotes the MOSES paper's "
             "fully trained CharRNN. Parts run separately (MEDKIT_BENCH_DRUG_PARTS) and merge into one table; each "
             "row's note says how it was produced (budget, threads, load). Timings: one torch thread each; the "
-            "2-core machine was shared with other jobs, so seconds are noisy; speed ratios come from the same run."
+            "2-core machine was shared with other jobs, so seconds are noisy; speed ratios come from the same run. "
+            "The VM's CPU differs between sessions: property rows name theirs in the note from session 4 on (rows "
+            "without it are from session 3, on a CPU with native bf16, where medkit ran in bf16)."
             + (" This run used MEDKIT_BENCH_FAST=1 (reduced sizes, see notes)." if FAST else ""))
 
 
