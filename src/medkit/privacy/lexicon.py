@@ -96,6 +96,10 @@ class Lexicon:
         n = self.common.get(w, 0) - (exclude.get(w, 0) if exclude else 0)
         return "0" if n == 0 else "1-2" if n < 3 else "3-9" if n < 10 else "10+"
 
+    def __getstate__(self) -> dict[str, object]:
+        """Pickle (and deep-copy) without the compiled-pattern and candidate caches."""
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+
     def phrase_pattern(self, groups: Sequence[str], common_min: int = 3) -> re.Pattern[str] | None:
         """One case-insensitive regex of the whole entries of ``groups`` (longest first), leaving out entries
         whose every word is an everyday word (seen >= ``common_min`` times outside PHI in the training notes).

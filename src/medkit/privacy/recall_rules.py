@@ -152,10 +152,23 @@ def join_split_spans(spans: list[PhiSpan], text: str) -> list[PhiSpan]:
     return out
 
 
+_CACHE_MAX = 20000
+
+
 def recall_candidates(text: str, lexicon: Lexicon) -> list[PhiSpan]:
-    """The dictionary place, context date and relative-name spans of one note."""
-    return (dictionary_places(text, lexicon) + context_dates(text) + relative_names(text, lexicon)
-            + titled_names_and_numbers(text, lexicon))
+    """The dictionary place, context date and relative-name spans of one note.
+
+    They do not depend on any threshold, so they are memoised per lexicon state (threshold grids re-run
+    :meth:`TextDeidentifier._finalise` on the same notes many times; the phrase regex is the slow part).
+    """
+    cache = lexicon.__dict__.setdefault("_recall_cache", {})
+    key = (text, len(lexicon.common))
+    if key not in cache:
+        if len(cache) >= _CACHE_MAX:
+            cache.clear()
+        cache[key] = (dictionary_places(text, lexicon) + context_dates(text) + relative_names(text, lexicon)
+                      + titled_names_and_numbers(text, lexicon))
+    return list(cache[key])
 
 
 def refine_spans(spans: list[PhiSpan], text: str, lexicon: Lexicon) -> list[PhiSpan]:
