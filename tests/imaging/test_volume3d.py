@@ -97,26 +97,26 @@ def test_unet3d_overfits_a_real_mri_volume(anat: tuple[np.ndarray, np.ndarray]) 
 
     # Validation Dice (pooled, shared with the 2-D segmenter) is recorded per epoch and the best epoch is restored;
     # a time budget keeps the last epoch instead, as in 2-D.
-    from medkit.imaging.segfit import dice_of
+    from medkit.imaging.metrics import pooled_dice
 
     val = VolumeSegmenter(channels=(8, 16, 32), patch_size=16, patches_per_volume=16, epochs=3, batch_size=8,
                           augment=False, seed=0, num_threads=1).fit([x], [m], val=([x], [m]))
     scores = [h["val_dice"] for h in val.history_]
     assert val.best_epoch_ == int(np.argmax(scores))
-    assert dice_of([(val.predict([x])[0], m > 0)]) == pytest.approx(scores[val.best_epoch_], abs=1e-9)
+    assert pooled_dice([(val.predict([x])[0], m > 0)]) == pytest.approx(scores[val.best_epoch_], abs=1e-9)
     short = VolumeSegmenter(channels=(8, 16, 32), patch_size=16, patches_per_volume=16, epochs=10_000, batch_size=8,
                             augment=False, seed=0, num_threads=1, max_seconds=1.0).fit([x], [m], val=([x], [m]))
     assert short.stopped_by_time_ and short.best_epoch_ == len(short.history_) - 1 < 10_000
 
 
 def test_pooled_dice_by_hand() -> None:
-    from medkit.imaging.segfit import dice_of
+    from medkit.imaging.metrics import pooled_dice
 
     p = np.array([[1, 1, 0, 0]], bool)
     t = np.array([[1, 0, 0, 0]], bool)
-    assert dice_of([(p, t)]) == pytest.approx(2 * 1 / 3)
-    assert dice_of([(p, t), (t, t)]) == pytest.approx(2 * 2 / 5)  # pooled over pairs, not averaged
-    assert dice_of([(~p & p, ~t & t)]) == 0.0  # both empty: 0 by the 1-voxel floor, never a division by zero
+    assert pooled_dice([(p, t)]) == pytest.approx(2 * 1 / 3)
+    assert pooled_dice([(p, t), (t, t)]) == pytest.approx(2 * 2 / 5)  # pooled over pairs, not averaged
+    assert pooled_dice([(~p & p, ~t & t)]) == 0.0  # both empty: 0 by the 1-voxel floor, never a division by zero
 
 
 def test_cli_trains_on_a_nifti_folder_and_writes_masks(epi_folder: Path, tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ on the masks restricted to the FOV, in pixels unless ``spacing`` is given.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -31,6 +31,18 @@ def dice(pred: np.ndarray, target: np.ndarray) -> float:
     p, t = _check(pred, target)
     s = p.sum() + t.sum()
     return 1.0 if s == 0 else float(2 * (p & t).sum() / s)
+
+
+def pooled_dice(pairs: Iterable[tuple[np.ndarray, np.ndarray]]) -> float:
+    """Dice pooled over ``(pred, target)`` mask pairs: ``2·Σ|A∩B| / Σ(|A|+|B|)``, as MONAI-style validation monitors
+    use it (large images weigh more than small ones); 0.0 when every mask is empty (a 1-pixel floor, so an
+    all-empty validation set never looks perfect)."""
+    inter = tot = 0.0
+    for pred, target in pairs:
+        p, t = _check(pred, target)
+        inter += float((p & t).sum())
+        tot += float(p.sum() + t.sum())
+    return 2 * inter / max(tot, 1.0)
 
 
 def iou(pred: np.ndarray, target: np.ndarray) -> float:

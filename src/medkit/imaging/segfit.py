@@ -1,4 +1,4 @@
-"""Training shared by the 2-D and 3-D UNet segmenters: loss with paired augmentation, validation Dice,
+"""Training shared by the 2-D and 3-D UNet segmenters: loss with paired augmentation, validation monitoring,
 Trainer configuration and the fitted-estimator bookkeeping (``history_``, ``best_epoch_``, ...).
 
 Both estimators differ only in how patches are drawn, which augmentation runs and how validation images are
@@ -7,7 +7,7 @@ predicted; everything else about a fit is here, so the two cannot drift apart.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -16,16 +16,7 @@ from torch.utils.data import TensorDataset
 
 from medkit.training import TrainConfig, Trainer
 
-__all__ = ["dice_of", "fit_segmentation_net"]
-
-
-def dice_of(pairs: Iterable[tuple[np.ndarray, np.ndarray]]) -> float:
-    """Pooled Dice over ``(predicted, true)`` boolean mask pairs: 2·Σ|P∩T| / Σ(|P|+|T|) (1 voxel floor)."""
-    inter = tot = 0.0
-    for p, t in pairs:
-        inter += float((p & t).sum())
-        tot += float(p.sum() + t.sum())
-    return 2 * inter / max(tot, 1.0)
+__all__ = ["fit_segmentation_net"]
 
 
 def fit_segmentation_net(est: Any, net: torch.nn.Module, x: np.ndarray, y: np.ndarray, crit: Callable[..., Any],

@@ -18,8 +18,9 @@ from sklearn.base import BaseEstimator
 
 from medkit.core.errors import DataError, NotFittedError
 from medkit.imaging.augment import RandomAugment
+from medkit.imaging.metrics import pooled_dice
 from medkit.imaging.nets import make_segmenter_net
-from medkit.imaging.segfit import dice_of, fit_segmentation_net
+from medkit.imaging.segfit import fit_segmentation_net
 
 __all__ = ["UNetSegmenter", "sample_patches"]
 
@@ -135,7 +136,7 @@ class UNetSegmenter(BaseEstimator):
             def val_dice() -> float:
                 probs = self.predict_proba(val[0])
                 fovs_v = val[2] if val[2] is not None else [np.ones_like(t, bool) for t in val[1]]
-                return dice_of(((p >= self.threshold) & f, t.astype(bool) & f)
+                return pooled_dice(((p >= self.threshold) & f, t.astype(bool) & f)
                                for p, t, f in zip(probs, val[1], fovs_v, strict=True))
 
         fit_segmentation_net(self, net, x, y, crit, aug, val_dice, patience=self.patience,

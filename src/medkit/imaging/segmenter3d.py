@@ -18,8 +18,9 @@ from sklearn.base import BaseEstimator
 
 from medkit.core.errors import DataError, NotFittedError
 from medkit.imaging.augment import RandomFlip3D
+from medkit.imaging.metrics import pooled_dice
 from medkit.imaging.nets import make_segmenter_net
-from medkit.imaging.segfit import dice_of, fit_segmentation_net
+from medkit.imaging.segfit import fit_segmentation_net
 
 __all__ = ["VolumeSegmenter", "load_volume_segmenter", "sample_patches_3d"]
 
@@ -148,7 +149,7 @@ class VolumeSegmenter(BaseEstimator):
         if val is not None:
 
             def val_dice() -> float:
-                return dice_of((p, t > 0) for p, t in zip(self.predict(val[0]), val[1], strict=True))
+                return pooled_dice((p, t > 0) for p, t in zip(self.predict(val[0]), val[1], strict=True))
 
         fit_segmentation_net(self, net, x, y, crit, aug, val_dice, patience=self.patience if val is not None else None,
                              description="imaging 3-D segmenter (unet)")
