@@ -6,8 +6,12 @@ Who sees which patients (the held-out test patients are never touched here):
   candidates; its own threshold is chosen on them exactly as in :func:`~medkit.privacy.text_workflow.
   train_on_corpus` (the ``medkit-crf`` pipeline), then it is refit on all tuning patients.
 * MiniLM: fine-tuned on the *training* patients only; the validation patients pick its best epoch.
-* Union thresholds (CRF, MiniLM) and the MiniLM-only threshold: chosen on the validation patients, where
-  the CRF candidates are out-of-fold and MiniLM never trained.
+* Union thresholds (CRF, MiniLM), ``pair_pool="tuning"`` (default since session 5): chosen on *all* tuning
+  patients pooled, every one scored out of sample: the validation patients with the union (CRF out-of-fold,
+  MiniLM never trained on them) and the training patients with the out-of-fold CRF alone (MiniLM off there: it
+  trained on them). 25 validation patients alone saturate (226 of 227 PHI found at many pairs), so they cannot
+  tell the CRF thresholds apart; 122 patients can. ``pair_pool="validation"``: the validation patients only
+  (session 4). The MiniLM-only threshold is always chosen on the validation patients.
 """
 
 from __future__ import annotations
@@ -46,6 +50,48 @@ def choose_pair(results: Mapping[tuple[float, float], Any], target_recall: float
     return max(keep, key=lambda k: (results[k].recall, results[k].precision, k))
 
 
+@dataclass(frozen=True)
+class PooledScores:
+    """Span recall / precision of several scored groups of notes added up (what :func:`choose_pair` reads)."""
+
+    found: int
+    n_gold: int
+    tp_pred: int
+    n_pred: int
+
+    @classmethod
+    def of(cls, *scores: Any) -> PooledScores:
+        """Sum of :class:`~medkit.privacy.text_eval.DetectionScores` (or PooledScores) counts."""
+        c = np.sum([s.counts for s in scores], axis=0).astype(int)
+        return cls(int(c[0]), int(c[1]), int(c[2]), int(c[3]))
+
+    @property
+    def counts(self) -> tuple[int, int, int, int]:
+        return (self.found, self.n_gold, self.tp_pred, self.n_pred)
+
+    @property
+    def recall(self) -> float:
+        return self.found / self.n_gold if self.n_gold else 1.0
+
+    @property
+    def precision(self) -> float:
+        return self.tp_pred / self.n_pred if self.n_pred else 1.0
+
+    def as_dict(self) -> dict[str, float]:
+        return {"recall": self.recall, "precision": self.precision, "found": self.found, "n_gold": self.n_gold,
+                "tp_pred": self.tp_pred, "n_pred": self.n_pred}
+
+
+def pooled_grid(val: Mapping[tuple[float, float], Any], train_crf: Mapping[float, Any]
+                ) -> dict[tuple[float, float], PooledScores]:
+    """``{(t_crf, t_minilm): validation scores + training-patient scores of the CRF alone at t_crf}``.
+
+    ``train_crf[t_crf]``: out-of-fold CRF scores (MiniLM off) of the patients MiniLM trained on; pairs whose CRF
+    threshold is not in ``train_crf`` (e.g. the CRF switched off) are left out.
+    """
+    return {k: PooledScores.of(v, train_crf[k[0]]) for k, v in val.items() if k[0] in train_crf}
+
+
 @dataclass
 class HybridTuning:
     """The trained model, an info dict (JSON-safe) and the validation material the thresholds came from."""
@@ -70,22 +116,26 @@ class HybridTuning:
 def hybrid_tuning(data_dir: str | Path | None = None, *, seed: int = 0, max_iterations: int = 150,
                   cv_folds: int = 3, target_recall: float = 0.99, min_precision: float | None = 0.8,
                   neural_params: dict[str, Any] | None = None, neural_cache: str | Path | None = None,
-                  pair_rule: str = "recall", pair_min_precision: float = 0.85, recall_rules: bool = True
-                  ) -> HybridTuning:
+                  pair_rule: str = "recall", pair_min_precision: float = 0.85, recall_rules: bool = True,
+                  pair_pool: str = "tuning") -> HybridTuning:
     """Fit CRF (cross-validated threshold) and MiniLM, choose the union's thresholds; see the module doc.
 
-    The union's pair is chosen on the validation patients by :func:`choose_pair` with ``prefer=pair_rule`` and
-    precision floor ``pair_min_precision`` (default: the most validation recall at precision >= 0.85, i.e. the
-    0.80 bar plus the 0.05 validation-to-held-out precision drop seen in session 3); MiniLM alone likewise.
+    The union's pair is chosen by :func:`choose_pair` with ``prefer=pair_rule`` and precision floor
+    ``pair_min_precision`` (default: the most recall at precision >= 0.85, i.e. the 0.80 bar plus the 0.05
+    tuning-to-held-out precision drop seen in session 3) on ``pair_pool``: ``"tuning"`` (all tuning patients,
+    see the module doc, via :func:`pooled_grid`) or ``"validation"``; MiniLM alone on the validation patients.
     ``recall_rules`` switches :mod:`medkit.privacy.recall_rules` on for every model (CV folds and final).
 
     ``neural_cache``: a file where the fine-tuned MiniLM tagger is stored after training and loaded from when
     it exists (the fine-tune is the slow part; only use a cache made with the same split seed and settings).
     """
-    from medkit.privacy.neural_tagger import TransformerPhiTagger
+    from medkit.core.errors import ConfigError
     from medkit.privacy.text_eval import score_detection
     from medkit.privacy.text_workflow import _cv_folds, _oof_scores, load_corpus
 
+    if pair_pool not in ("tuning", "validation"):
+        raise ConfigError(f"unknown pair_pool '{pair_pool}'", where="hybrid_tuning(pair_pool=...)",
+                          fix="use 'tuning' (all tuning patients, out of sample) or 'validation'")
     c = load_corpus(data_dir, seed)
     groups, split, lex, kn, part = c.groups, c.split, c.lexicon, c.known_names, c.part
 
@@ -94,19 +144,7 @@ def hybrid_tuning(data_dir: str | Path | None = None, *, seed: int = 0, max_iter
     crf_curve = _oof_scores(folds)
     crf_thr = choose_threshold(crf_curve, target_recall, min_precision)
 
-    cache = Path(neural_cache) if neural_cache else None
-    if cache is not None and cache.is_file():
-        with open(cache, "rb") as f:
-            neural = pickle.load(f)  # noqa: S301 - medkit's own cache file
-    else:
-        tr_notes, tr_gold = part(split.train)
-        va_notes, va_gold = part(split.val)
-        neural = TransformerPhiTagger(**(neural_params or {})).fit(
-            [str(t) for t in tr_notes["text"]], tr_gold, [str(t) for t in va_notes["text"]], va_gold)
-        if cache is not None:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            with open(cache, "wb") as fw:
-                pickle.dump(neural, fw)
+    neural = fit_neural(c, neural_params, neural_cache)
 
     # validation patients: out-of-fold CRF candidates (each from the fold model that never saw them) + MiniLM
     val_set = set(split.val.tolist())
@@ -136,8 +174,22 @@ def hybrid_tuning(data_dir: str | Path | None = None, *, seed: int = 0, max_iter
     for m in v_models:
         m.recall_rules = recall_rules
     s3_pair = choose_pair(s3, target_recall, min_precision, "precision")
-    pair = choose_pair({k: v for k, v in results.items() if OFF not in k}, target_recall, pair_min_precision,
-                       pair_rule)
+    # training patients: out-of-fold CRF alone (MiniLM trained on them, so it is off there)
+    train_set = set(split.train.tolist())
+    train_crf = {}
+    for tc in CRF_GRID:
+        texts, gold, pred = [], [], []
+        for m, fn_all, fg_all, cands, rows in folds:
+            keep = [j for j, i in enumerate(rows) if i in train_set]
+            fn = fn_all.iloc[keep].reset_index(drop=True)
+            texts += [str(t) for t in fn["text"]]
+            gold += [fg_all[j] for j in keep]
+            pred += m._finalise(fn, [cands[j] for j in keep], tc, OFF)
+        train_crf[tc] = score_detection(texts, gold, pred)
+    pooled = pooled_grid({k: v for k, v in results.items() if OFF not in k}, train_crf)
+    val_pair = choose_pair({k: v for k, v in results.items() if OFF not in k}, target_recall, pair_min_precision,
+                           pair_rule)
+    pair = choose_pair(pooled, target_recall, pair_min_precision, pair_rule) if pair_pool == "tuning" else val_pair
     only = choose_pair({k: v for k, v in results.items() if k[0] == OFF}, target_recall, pair_min_precision,
                        pair_rule)
 
@@ -147,16 +199,23 @@ def hybrid_tuning(data_dir: str | Path | None = None, *, seed: int = 0, max_iter
     model.tagger = "crf+minilm"
     model.threshold, model.neural_threshold = pair
     # every operating point chosen above, so deid-text --tagger can switch without retraining
-    model.operating_points_ = {"crf+minilm": pair, "crf": (crf_thr, OFF), "minilm": only}
+    model.operating_points_ = {"crf+minilm": pair, "crf": (crf_thr, OFF), "minilm": only,
+                               "crf+minilm-valpair": val_pair}
     tuning.model = model
     r = neural.result_
     tuning.info = {
         "tagger": "crf+minilm", "threshold": pair[0], "neural_threshold": pair[1], "crf_only_threshold": crf_thr,
         "minilm_only_threshold": only[1], "seed": seed, "recall_rules": recall_rules,
-        "pair_rule": f"prefer {pair_rule}, validation precision >= {pair_min_precision:g}",
+        "pair_rule": f"prefer {pair_rule}, {pair_pool} precision >= {pair_min_precision:g}", "pair_pool": pair_pool,
         "tuning": (f"CRF: {cv_folds}-fold patient-wise CV on {len(set(groups[pool]))} tuning patients; MiniLM trained "
-                   f"on {len(set(groups[split.train]))} training patients; thresholds of the union and of MiniLM "
-                   f"alone chosen on {len(set(groups[split.val]))} validation patients (CRF out-of-fold there)"),
+                   f"on {len(set(groups[split.train]))} training patients; union thresholds chosen on "
+                   + (f"all {len(set(groups[pool]))} tuning patients pooled (validation patients: union, CRF "
+                      f"out-of-fold; training patients: out-of-fold CRF alone, MiniLM off)" if pair_pool == "tuning"
+                      else f"{len(set(groups[split.val]))} validation patients (CRF out-of-fold there)")
+                   + f"; MiniLM alone on the {len(set(groups[split.val]))} validation patients"),
+        "val_pair": val_pair, "pooled": pooled[pair].as_dict() if pair in pooled else None,
+        "pooled_grid": [{"crf": k[0], "minilm": k[1], **v.as_dict()} for k, v in pooled.items()],
+        "train_crf": {t: PooledScores.of(v).as_dict() for t, v in train_crf.items()},
         "session3_pair": s3_pair, "val_session3": s3[s3_pair].as_dict(),
         "val": results[pair].as_dict(), "val_minilm_only": results[only].as_dict(),
         "val_crf_only": results[(crf_thr, OFF)].as_dict() if (crf_thr, OFF) in results else None,
@@ -164,11 +223,65 @@ def hybrid_tuning(data_dir: str | Path | None = None, *, seed: int = 0, max_iter
         "val_grid": [{"crf": k[0], "minilm": k[1], "recall": v.recall, "precision": v.precision}
                      for k, v in results.items()],
         "neural": {"best_epoch": r.best_epoch, "best_val_ap": r.best_score, "seconds": r.seconds,
-                   "history": r.history, "n_train_windows": neural.n_train_windows_},
+                   "history": r.history, "n_train_windows": neural.n_train_windows_,
+                   "epochs_run": len(r.history), "out_of_time": bool(r.out_of_time),
+                   "settings": neural_settings(neural)},
         "patients": {k: sorted(set(groups[getattr(split, k)].tolist())) for k in ("train", "val", "test")},
         "provenance": c.provenance,
     }
     return tuning
+
+
+# the settings that define a fine-tuned MiniLM (a cache made with other ones must not be reused)
+NEURAL_SETTINGS = ("max_len", "step", "epochs", "lr", "batch_size", "weight_decay", "negative_fraction", "patience",
+                   "max_seconds", "seed")
+
+
+def neural_settings(neural: Any) -> dict[str, Any]:
+    """The defining settings of a (fitted) MiniLM tagger; settings added later read as their defaults."""
+    from medkit.privacy.neural_tagger import TransformerPhiTagger
+
+    default = TransformerPhiTagger()
+    return {k: getattr(neural, k, getattr(default, k)) for k in NEURAL_SETTINGS}
+
+
+def fit_neural(corpus: Any, neural_params: dict[str, Any] | None = None, cache: str | Path | None = None) -> Any:
+    """Fine-tune MiniLM on the corpus's *training* patients (validation patients pick the best epoch).
+
+    ``cache``: the fitted tagger is stored there, and loaded from there when the file exists, but only when it
+    was trained with the same settings on the same training patients (else a :class:`ConfigError`: a stale
+    cache would silently change the result).
+    """
+    from medkit.core.errors import ConfigError
+    from medkit.privacy.neural_tagger import TransformerPhiTagger
+
+    split, part = corpus.split, corpus.part
+    want = neural_settings(TransformerPhiTagger(**(neural_params or {})))
+    patients = sorted({str(p) for p in corpus.groups[split.train]})
+    path = Path(cache) if cache else None
+    if path is not None and path.is_file():
+        with open(path, "rb") as f:
+            cached = pickle.load(f)  # noqa: S301 - medkit's own cache file
+        have = neural_settings(cached)
+        diff = {k: (have[k], want[k]) for k in want if have[k] != want[k]}
+        seen = getattr(cached, "train_patients_", None)
+        if diff or seen != patients:
+            why = f"settings (cached, wanted): {diff}" if diff else "it was trained on other (or unrecorded) patients"
+            raise ConfigError(f"the cached MiniLM does not match this run: {why}", where=str(path),
+                              fix="delete the cache file (or point MEDKIT_DEID_MINILM_CACHE elsewhere) to re-train")
+        return cached
+    tr_notes, tr_gold = part(split.train)
+    va_notes, va_gold = part(split.val)
+    neural: Any = TransformerPhiTagger(**(neural_params or {})).fit(
+        [str(t) for t in tr_notes["text"]], tr_gold, [str(t) for t in va_notes["text"]], va_gold)
+    neural.train_patients_ = patients  # what a cache is checked against
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        with open(tmp, "wb") as fw:
+            pickle.dump(neural, fw)
+        tmp.replace(path)
+    return neural
 
 
 def select_tagger(model: TextDeidentifier, tagger: str) -> TextDeidentifier:

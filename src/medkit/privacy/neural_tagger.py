@@ -72,15 +72,19 @@ class TransformerPhiTagger:
     negative_fraction
         Share of training windows *without* any PHI that are kept (1.0: all); fewer makes an epoch faster and
         shifts probabilities up (the decision threshold is tuned afterwards anyway).
+    patience
+        Early stopping: stop after this many epochs without a better validation word-piece AP (``None``: run
+        all ``epochs``). With ``epochs`` it is the training budget, so the result does not depend on machine load.
     max_seconds
-        Wall-clock budget of the fine-tune (the best validated weights are kept).
+        Wall-clock *safety cap* only (``None``: none). When it ends training, ``result_.out_of_time`` is true
+        and the best validated weights so far are kept; callers should report it (the model is under-trained).
     seed, num_threads
         Reproducibility / CPU threads (torch).
     """
 
     def __init__(self, max_len: int = 128, step: int = 96, epochs: int = 3, lr: float = 5e-5, batch_size: int = 16,
-                 weight_decay: float = 0.01, negative_fraction: float = 0.3, max_seconds: float | None = None,
-                 seed: int = 0, num_threads: int | None = 1) -> None:
+                 weight_decay: float = 0.01, negative_fraction: float = 0.3, patience: int | None = None,
+                 max_seconds: float | None = None, seed: int = 0, num_threads: int | None = 1) -> None:
         self.max_len = max_len
         self.step = step
         self.epochs = epochs
@@ -88,6 +92,7 @@ class TransformerPhiTagger:
         self.batch_size = batch_size
         self.weight_decay = weight_decay
         self.negative_fraction = negative_fraction
+        self.patience = patience
         self.max_seconds = max_seconds
         self.seed = seed
         self.num_threads = num_threads
@@ -142,7 +147,7 @@ class TransformerPhiTagger:
         import torch
 
         from medkit.privacy.minilm import PieceClassifier, WordPieces, load_pretrained, load_tokenizer_json
-        from medkit.training import TrainConfig, Trainer
+        from medkit.training import Trainer
 
         if len(texts) != len(gold):
             raise DataError(f"{len(texts)} notes but {len(gold)} gold span lists", where="TransformerPhiTagger.fit",
@@ -160,16 +165,24 @@ class TransformerPhiTagger:
             raise DataError("no training windows (all notes empty)", where="TransformerPhiTagger.fit",
                             fix="pass non-empty notes")
         val = self._examples(val_texts, val_gold, 1.0, rng) if val_texts is not None and val_gold is not None else None
-        cfg = TrainConfig(max_epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
-                          weight_decay=self.weight_decay, scheduler="cosine", grad_clip=1.0, patience=None,
-                          monitor="val_ap" if val else "train_loss", mode="max" if val else "min", seed=self.seed,
-                          progress=False, max_seconds=self.max_seconds, budget_check="step")
+        cfg = self.train_config(bool(val))
         trainer = Trainer(self.model_, _loss, cfg, val_fn=_val_ap if val else None, collate_fn=self._collate,
                           description="MiniLM PHI tagger")
         self.result_ = trainer.fit(train, val)  # type: ignore[arg-type]
         self.model_.eval()
         self.n_train_windows_ = len(train)
         return self
+
+    def train_config(self, validated: bool) -> Any:
+        """The :class:`~medkit.training.TrainConfig` of the fine-tune: ``epochs`` (and ``patience`` on the
+        validation AP, when there are validation notes) bound it; ``max_seconds`` is only a safety cap."""
+        from medkit.training import TrainConfig
+
+        return TrainConfig(max_epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
+                           weight_decay=self.weight_decay, scheduler="cosine", grad_clip=1.0,
+                           patience=self.patience if validated else None,
+                           monitor="val_ap" if validated else "train_loss", mode="max" if validated else "min",
+                           seed=self.seed, progress=False, max_seconds=self.max_seconds, budget_check="step")
 
     # -------------------------------------------------------------- prediction
     def piece_probabilities(self, text: str) -> tuple[list[tuple[int, int]], np.ndarray]:
