@@ -103,3 +103,45 @@ def test_unknown_pair_pool_is_a_config_error() -> None:
 
     with pytest.raises(ConfigError, match="pair_pool"):
         hybrid_tuning(None, pair_pool="held-out")
+
+
+class _FakeMiniLM:
+    """Scores title-case words 0.95 (a crude name finder): enough to exercise the union without a fine-tune."""
+
+    n_train_windows_ = 0
+    result_ = SimpleNamespace(best_epoch=0, best_score=0.0, seconds=0.0, history=[], out_of_time=False)
+
+    def phi_probability(self, text: str, toks: list) -> list[tuple[float, str]]:
+        return [(0.95 if t.text.istitle() and t.text.isalpha() else 0.0, "HCPName") for t in toks]
+
+
+def test_hybrid_tuning_pools_all_tuning_patients_out_of_sample(shared_data: Path, monkeypatch) -> None:
+    import medkit.privacy.hybrid_workflow as hw
+    import medkit.privacy.text_workflow as tw
+
+    full = tw.load_corpus(shared_data, 0)
+    pats = sorted(set(full.groups.tolist()), key=int)[:8]
+    rows = np.flatnonzero(np.isin(full.groups, pats))
+    notes = full.notes.iloc[rows].reset_index(drop=True)
+    groups = notes["patient"].to_numpy()
+    small = tw.DeidCorpus(notes, [full.gold[i] for i in rows], groups, tw.corpus_split(groups, 0), full.lexicon,
+                          full.known_names, full.provenance)
+    monkeypatch.setattr(tw, "load_corpus", lambda data_dir=None, seed=0: small)
+    monkeypatch.setattr(hw, "fit_neural", lambda corpus, params=None, cache=None: _FakeMiniLM())
+    monkeypatch.setattr(hw, "CRF_GRID", (0.02, 0.2, 0.6))  # a small grid keeps the test quick
+    monkeypatch.setattr(hw, "NEURAL_GRID", (0.5, 0.99))
+    t = hw.hybrid_tuning(shared_data, max_iterations=5, cv_folds=2)
+    info, pair = t.info, (t.info["threshold"], t.info["neural_threshold"])
+
+    tuning = np.concatenate([small.split.train, small.split.val])
+    assert info["pooled"]["n_gold"] == sum(len(small.gold[i]) for i in tuning)  # every tuning patient counted once
+    # pooled = validation (union) + training patients (CRF alone at the same CRF threshold)
+    val = {(g["crf"], g["minilm"]): g for g in info["val_grid"]}[pair]
+    tr = info["train_crf"][pair[0]]
+    assert info["pooled"]["found"] == round(val["recall"] * info["val"]["n_gold"]) + tr["found"]
+    best = max((g for g in info["pooled_grid"] if g["precision"] >= 0.85), key=lambda g: (g["recall"], g["precision"]),
+               default=None)
+    if best is not None:  # the pre-declared rule: the most pooled recall at pooled precision >= 0.85
+        assert (info["pooled"]["recall"], info["pooled"]["precision"]) == (best["recall"], best["precision"])
+    assert t.model.operating_points_["crf+minilm"] == pair
+    assert "crf+minilm-valpair" in t.model.operating_points_ and info["pair_pool"] == "tuning"
