@@ -134,8 +134,8 @@ def bench_deid(fast: bool, rows: list[Row]) -> None:
     split_desc = f"held-out patients ({test['patient'].nunique()} patients, {len(test)} notes)"
     hist = info["neural"]
     neural_note = (f"MiniLM-L6 fine-tuned on the training patients ({hist['n_train_windows']} windows of 128 word "
-                   f"pieces), {hist.get('epochs_run', '?')} of {hist['settings']['epochs']} epochs run, best epoch "
-                   f"{hist['best_epoch']} by validation word-piece AP"
+                   f"pieces), {hist.get('epochs_run', '?')} of {hist['settings']['epochs']} epochs run "
+                   f"({hist['seconds']:.0f} s, 1 thread), best epoch {hist['best_epoch']} by validation word-piece AP"
                    + (f"; WALL-CLOCK SAFETY CAP ({hist['settings']['max_seconds']:g} s) HIT: under-trained"
                       if hist.get("out_of_time") else ""))
     t1 = time.perf_counter()
@@ -190,7 +190,10 @@ def bench_deid(fast: bool, rows: list[Row]) -> None:
                                 f"CRF threshold {tc:g}; the MiniLM threshold in use, {points['crf+minilm'][1]:g}, was "
                                 "chosen on the tuning patients)"))
             print(f"  minilm thr {lab}: recall {c.recall:.3f} precision {c.precision:.3f}")
-    for g in info["pooled_grid"]:
+    for g in info["pooled_grid"]:  # the two lines through the chosen pair
+        if (g["crf"], g["minilm"]) != tuple(points["crf+minilm"]) and g["crf"] != points["crf+minilm"][0] and \
+                g["minilm"] != points["crf+minilm"][1]:
+            continue
         tag = f"crf={g['crf']:g},minilm={g['minilm']:g}"
         for metric in ("recall", "precision"):
             rows.append(Row("deid", "deid", "all 122 tuning patients, out of sample (see medkit row)", "medkit",
