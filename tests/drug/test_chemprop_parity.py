@@ -110,8 +110,12 @@ def test_message_passing_equals_chemprop_bond_message_passing(pre: bool, mode: s
         net.W_o.bias.copy_(mp.W_o.bias)
         bmg = BatchMolGraph(cps)
         ref = MeanAggregation()(mp(bmg), bmg.batch)
-        ours = net.encode(batch_graphs([mol_graph(Chem.MolFromSmiles(s), mode) for s in SMILES]))
+        bg = batch_graphs([mol_graph(Chem.MolFromSmiles(s), mode) for s in SMILES])
+        ours = net.encode(bg)
+        fast = [net.encode_fast(bg, numpy_gemm=ng) for ng in (False, True)]  # the prediction path
     if pre:
         torch.testing.assert_close(ours, ref, atol=1e-5, rtol=1e-5)
+        for f in fast:
+            torch.testing.assert_close(f, ref, atol=1e-5, rtol=1e-5)
     else:  # the paper's form is a different function of the same weights
         assert not torch.allclose(ours, ref, atol=1e-3)

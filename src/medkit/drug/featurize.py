@@ -17,9 +17,9 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-__all__ = ["ATOM_DIM", "ATOM_DIMS", "BOND_DIM", "AtomFeatures", "BatchGraph", "GraphCache", "MolGraph", "atom_codes",
-           "atom_features", "batch_graphs", "bond_features", "check_atom_features", "dense_atoms", "dense_bonds",
-           "mol_graph", "morgan_matrix"]
+__all__ = ["ATOM_DIM", "ATOM_DIMS", "BOND_COMBOS", "BOND_DIM", "N_BOND_COMBOS", "AtomFeatures", "BatchGraph",
+           "GraphCache", "MolGraph", "atom_codes", "atom_features", "batch_graphs", "bond_combo_ids", "bond_features",
+           "check_atom_features", "dense_atoms", "dense_bonds", "mol_graph", "mol_graphs", "morgan_matrix"]
 
 AtomFeatures = Literal["v1", "v2"]
 
@@ -82,43 +82,65 @@ def bond_features(bond: Any) -> list[float]:
              float(bond.GetIsConjugated()), float(bond.IsInRing())] + _onehot(int(bond.GetStereo()), list(range(6))))
 
 
-def _lut(choices: Sequence[Any]) -> dict[Any, int]:
-    return {c: i for i, c in enumerate(choices)}
+_LUT_WIDTH = 128  # raw RDKit values (atomic number, degree, charge + 8, chiral tag, H count, hybridisation) < 128
+_CHARGE_SHIFT = 8
+_LUTS: dict[str, np.ndarray] = {}
+_BOND_LUT: list[np.ndarray] = []
 
 
-_DEG, _CHG, _CHI, _NH = _lut(_DEGREE), _lut(_CHARGE), _lut(_CHIRAL), _lut(_NUM_H)
-
-
-@dataclass(frozen=True)
-class _AtomLayout:
-    """Lookup tables of one atom-feature layout: atomic number and hybridisation → column, group offsets."""
-
-    z: dict[int, int]
-    hyb: dict[Any, int]
-    offsets: np.ndarray  # (6,) int16 start column of each one-hot group
-    dim: int
-
-
-_LAYOUTS: dict[str, _AtomLayout] = {}
-_BOND_TYPES: dict[Any, int] = {}
-
-
-def _layout(mode: str) -> _AtomLayout:
-    """Layout tables, built once per mode (RDKit enums are imported lazily)."""
-    if mode not in _LAYOUTS:
+def _atom_lut(mode: str) -> np.ndarray:
+    """``(6, _LUT_WIDTH)`` int64: raw value of each atom property → its column in the layout (incl. the group
+    offset); values without a column of their own map to the group's "other" column. Built once per mode."""
+    if mode not in _LUTS:
         check_atom_features(mode)
         g = _groups(mode)
-        _LAYOUTS[mode] = _AtomLayout(_lut(_ATOMIC_NUMS[mode]), _lut(_hybrids(mode)),
-                                     np.cumsum([0] + g[:-1]).astype(np.int16), ATOM_DIMS[mode])
-    return _LAYOUTS[mode]
+        off = np.cumsum([0] + g[:-1])
+        lut = (off + np.array(g) - 1)[:, None].repeat(_LUT_WIDTH, axis=1)  # "other" column of each group
+        for k, (choices, shift) in enumerate([(_ATOMIC_NUMS[mode], 0), (_DEGREE, 0), (_CHARGE, _CHARGE_SHIFT),
+                                              (_CHIRAL, 0), (_NUM_H, 0), ([int(h) for h in _hybrids(mode)], 0)]):
+            for i, v in enumerate(choices):
+                lut[k, v + shift] = off[k] + i
+        _LUTS[mode] = lut.astype(np.int64)
+    return _LUTS[mode]
 
 
-def _bond_types() -> dict[Any, int]:
-    if not _BOND_TYPES:
+def _bond_lut() -> np.ndarray:
+    """RDKit ``int(BondType)`` → type column 1-4 (0 = none of single, double, triple, aromatic)."""
+    if not _BOND_LUT:
         from rdkit.Chem.rdchem import BondType as B
 
-        _BOND_TYPES.update({B.SINGLE: 1, B.DOUBLE: 2, B.TRIPLE: 3, B.AROMATIC: 4})
-    return _BOND_TYPES
+        lut = np.zeros(64, dtype=np.int64)
+        for col, bt in enumerate([B.SINGLE, B.DOUBLE, B.TRIPLE, B.AROMATIC], start=1):
+            lut[int(bt)] = col
+        _BOND_LUT.append(lut)
+    return _BOND_LUT[0]
+
+
+_ROWS6 = np.arange(6)
+
+
+def _atom_rows(mol: Any) -> list[tuple[Any, ...]]:
+    """Raw RDKit values per atom: the only per-atom Python work (``GetAtomWithIdx`` is cheaper than iterating
+    ``GetAtoms()``)."""
+    return [(a.GetAtomicNum(), a.GetTotalDegree(), a.GetFormalCharge() + _CHARGE_SHIFT, int(a.GetChiralTag()),
+             a.GetTotalNumHs(), int(a.GetHybridization()), a.GetIsAromatic(), a.GetMass())
+            for a in map(mol.GetAtomWithIdx, range(mol.GetNumAtoms()))]
+
+
+def _bond_rows(mol: Any) -> list[tuple[int, ...]]:
+    return [(b.GetBeginAtomIdx(), b.GetEndAtomIdx(), int(b.GetBondType()), b.GetIsConjugated(), b.IsInRing(),
+             int(b.GetStereo())) for b in map(mol.GetBondWithIdx, range(mol.GetNumBonds()))]
+
+
+def _codes_from_rows(rows: list[tuple[Any, ...]], mode: str) -> tuple[np.ndarray, np.ndarray]:
+    raw = np.array(rows, dtype=np.float64).reshape(-1, 8)
+    idx = raw[:, :6].astype(np.int64)
+    np.clip(idx, 0, _LUT_WIDTH - 1, out=idx)  # out-of-table values (e.g. charge +9) share the "other" column
+    codes = _atom_lut(mode)[_ROWS6, idx].astype(np.int16)
+    cont = np.empty((raw.shape[0], 2), dtype=np.float32)
+    cont[:, 0] = raw[:, 6]
+    cont[:, 1] = raw[:, 7] * 0.01  # as atom_features: mass * 0.01 in double, then float32
+    return codes, cont
 
 
 def atom_codes(mol: Any, mode: str = "v1") -> tuple[np.ndarray, np.ndarray]:
@@ -126,28 +148,10 @@ def atom_codes(mol: Any, mode: str = "v1") -> tuple[np.ndarray, np.ndarray]:
 
     Equal to :func:`atom_features` once expanded (tested); ~50 bytes per atom instead of 532, so a cache of
     100,000 molecules fits in ~150 MB, and the dense matrix of a whole batch is built with one numpy scatter.
-    Dictionary lookups and ``GetAtomWithIdx`` instead of list scans and RDKit's Python atom sequence: this
-    loop is the per-molecule cost of prediction.
+    The raw RDKit values are mapped to columns with one lookup-table index (:func:`mol_graphs` does it once for
+    a whole list of molecules).
     """
-    lay = _layout(mode)
-    nz, nh = len(lay.z), len(lay.hyb)
-    n_at = mol.GetNumAtoms()
-    rows = np.empty((n_at, 6), dtype=np.int16)
-    cont = np.empty((n_at, 2), dtype=np.float32)
-    for i in range(n_at):
-        a = mol.GetAtomWithIdx(i)
-        rows[i] = (lay.z.get(a.GetAtomicNum(), nz), _DEG.get(a.GetTotalDegree(), len(_DEGREE)),
-                   _CHG.get(a.GetFormalCharge(), len(_CHARGE)), _CHI.get(int(a.GetChiralTag()), len(_CHIRAL)),
-                   _NH.get(int(a.GetTotalNumHs()), len(_NUM_H)), lay.hyb.get(a.GetHybridization(), nh))
-        cont[i] = (1.0 if a.GetIsAromatic() else 0.0, a.GetMass() * 0.01)
-    return rows + lay.offsets, cont
-
-
-def _bond_code(bond: Any, types: dict[Any, int]) -> tuple[int, int, int, int]:
-    """Compact bond features: type column (1-4, 0 = none of them), conjugated, in ring, stereo column (7-13)."""
-    st = int(bond.GetStereo())
-    return (types.get(bond.GetBondType(), 0), int(bond.GetIsConjugated()), int(bond.IsInRing()),
-            7 + (st if st < 6 else 6))
+    return _codes_from_rows(_atom_rows(mol), mode)
 
 
 @dataclass
@@ -204,18 +208,37 @@ def mol_graph(mol: Any, atom_features: str = "v1") -> MolGraph:
     """Directed-bond graph of an RDKit molecule; bond ``2k`` and ``2k+1`` are each other's reverse.
 
     ``atom_features`` picks the atom layout (``"v1"`` or ``"v2"``, see the module docstring)."""
-    codes, cont = atom_codes(mol, atom_features)
-    types = _bond_types()
-    bonds, src, dst = [], [], []
-    for k in range(mol.GetNumBonds()):
-        b = mol.GetBondWithIdx(k)
-        c = _bond_code(b, types)
-        u, v = b.GetBeginAtomIdx(), b.GetEndAtomIdx()
-        bonds += [c, c]
-        src += [u, v]
-        dst += [v, u]
-    return MolGraph(codes, cont, np.array(bonds, dtype=np.int8).reshape(-1, 4), np.array(src, dtype=np.int64),
-                    np.array(dst, dtype=np.int64), ATOM_DIMS[atom_features])
+    return mol_graphs([mol], atom_features)[0]
+
+
+def mol_graphs(mols: Sequence[Any], atom_features: str = "v1") -> list[MolGraph]:
+    """:func:`mol_graph` of each molecule (equal to it, tested), with the numpy work done once for all of them:
+    per atom and per bond only the RDKit property calls run in Python. The graphs' arrays are views of shared
+    arrays."""
+    check_atom_features(atom_features)
+    if not mols:
+        return []
+    arows: list[tuple[Any, ...]] = []
+    brows: list[tuple[int, ...]] = []
+    n_at, n_b = np.empty(len(mols), dtype=np.int64), np.empty(len(mols), dtype=np.int64)
+    for i, mol in enumerate(mols):
+        a, b = _atom_rows(mol), _bond_rows(mol)
+        arows += a
+        brows += b
+        n_at[i], n_b[i] = len(a), len(b)
+    codes, cont = _codes_from_rows(arows, atom_features)
+    raw = np.array(brows, dtype=np.int64).reshape(-1, 6)
+    bonds = np.empty((raw.shape[0], 4), dtype=np.int8)
+    bonds[:, 0] = _bond_lut()[np.clip(raw[:, 2], 0, 63)]
+    bonds[:, 1:3] = raw[:, 3:5]
+    bonds[:, 3] = 7 + np.minimum(raw[:, 5], 6)
+    bonds = np.repeat(bonds, 2, axis=0)  # one row per direction
+    src, dst = raw[:, [0, 1]].reshape(-1), raw[:, [1, 0]].reshape(-1)
+    a_cut, e_cut = np.cumsum(n_at)[:-1], 2 * np.cumsum(n_b)[:-1]
+    dim = ATOM_DIMS[atom_features]
+    return [MolGraph(*parts, dim) for parts in zip(np.split(codes, a_cut), np.split(cont, a_cut),
+                                                   np.split(bonds, e_cut), np.split(src, e_cut), np.split(dst, e_cut),
+                                                   strict=True)]
 
 
 class GraphCache:
@@ -249,6 +272,35 @@ class GraphCache:
             self._d.popitem(last=False)
         return g
 
+    def get_many(self, smiles: Sequence[str], mols: Sequence[Any] | None = None) -> list[MolGraph]:
+        """:meth:`get` for a list (``mols`` optional, parsed molecules of the same rows); the molecules not in the
+        cache are featurised together (:func:`mol_graphs`), each distinct SMILES once."""
+        out: list[MolGraph | None] = [None] * len(smiles)
+        todo: dict[str, list[int]] = {}
+        for i, s in enumerate(smiles):
+            g = self._d.get(s)
+            if g is not None:
+                self._d.move_to_end(s)
+                self.hits += 1
+                out[i] = g
+            else:
+                todo.setdefault(s, []).append(i)
+        if todo:
+            self.misses += len(todo)
+            if mols is None:
+                from medkit.drug.chem import mol_from_smiles
+
+                new_mols = [mol_from_smiles(s) for s in todo]
+            else:
+                new_mols = [mols[rows[0]] for rows in todo.values()]
+            for (s, rows), g in zip(todo.items(), mol_graphs(new_mols, self.atom_features), strict=True):
+                self._d[s] = g
+                for i in rows:
+                    out[i] = g
+            while len(self._d) > self.maxsize:
+                self._d.popitem(last=False)
+        return out  # type: ignore[return-value]
+
     def __len__(self) -> int:
         return len(self._d)
 
@@ -258,7 +310,8 @@ class BatchGraph:
     """Molecules concatenated into one disconnected graph (torch tensors).
 
     ``x`` (A, atom_dim), ``e`` (E, BOND_DIM), ``src``/``dst``/``rev`` (E,), ``batch`` (A,) molecule of each atom,
-    ``n_mols``.
+    ``n_mols``; ``codes`` (A, 6) int64 hot columns of ``x`` and ``cont`` (A, 2) its last two columns (aromatic
+    flag, mass/100), so a product ``x @ W`` can be taken as a sum of rows of ``W`` (``None`` if not built).
     """
 
     x: torch.Tensor
@@ -268,6 +321,28 @@ class BatchGraph:
     rev: torch.Tensor
     batch: torch.Tensor
     n_mols: int
+    codes: torch.Tensor | None = None
+    cont: torch.Tensor | None = None
+    bond_ids: torch.Tensor | None = None
+
+
+# Every possible row of the bond features: type column 0-4 (0 = none of the four) × conjugated × in ring × stereo
+# column 7-13; ``e == BOND_COMBOS[bond_combo_ids(codes)]`` (tested), so ``e @ W`` is a row of BOND_COMBOS @ W.
+N_BOND_COMBOS = 5 * 2 * 2 * 7
+
+
+def bond_combo_ids(codes: np.ndarray) -> np.ndarray:
+    """``(E,)`` int64 row of :data:`BOND_COMBOS` for compact bond codes ``(E, 4)``."""
+    c = codes.astype(np.int64)
+    return c[:, 0] + 5 * (c[:, 1] + 2 * (c[:, 2] + 2 * (c[:, 3] - 7)))
+
+
+def _bond_combos() -> np.ndarray:
+    t, conj, ring, st = np.meshgrid(np.arange(5), np.arange(2), np.arange(2), np.arange(7, 14), indexing="ij")
+    codes = np.stack([t, conj, ring, st], axis=-1).reshape(-1, 4)
+    out = np.zeros((N_BOND_COMBOS, BOND_DIM), dtype=np.float32)
+    out[bond_combo_ids(codes)] = dense_bonds(codes)
+    return out
 
 
 def batch_graphs(graphs: Sequence[MolGraph]) -> BatchGraph:
@@ -287,13 +362,17 @@ def batch_graphs(graphs: Sequence[MolGraph]) -> BatchGraph:
     rev = e_start + (local ^ 1)  # 2k <-> 2k+1 within each molecule
     src = np.concatenate([g.src for g in graphs]) + a_off if e_total else np.zeros(0, np.int64)
     dst = np.concatenate([g.dst for g in graphs]) + a_off if e_total else np.zeros(0, np.int64)
-    x = dense_atoms(np.concatenate([g.atoms for g in graphs]), np.concatenate([g.atom_cont for g in graphs]),
-                    atom_dim)
-    e = dense_bonds(np.concatenate([g.bonds for g in graphs]))
+    codes = np.concatenate([g.atoms for g in graphs]) if graphs else np.zeros((0, 6), np.int16)
+    cont = np.concatenate([g.atom_cont for g in graphs]) if graphs else np.zeros((0, 2), np.float32)
+    x = dense_atoms(codes, cont, atom_dim)
+    bcodes = np.concatenate([g.bonds for g in graphs]) if graphs else np.zeros((0, 4), np.int8)
+    e = dense_bonds(bcodes)
     batch = np.repeat(np.arange(len(graphs)), n_at)
     return BatchGraph(torch.from_numpy(x), torch.from_numpy(e), torch.from_numpy(src.astype(np.int64)),
                       torch.from_numpy(dst.astype(np.int64)), torch.from_numpy(rev.astype(np.int64)),
-                      torch.from_numpy(batch), len(graphs))
+                      torch.from_numpy(batch), len(graphs), torch.from_numpy(codes.astype(np.int64)),
+                      torch.from_numpy(np.ascontiguousarray(cont, dtype=np.float32)),
+                      torch.from_numpy(bond_combo_ids(bcodes)))
 
 
 def morgan_matrix(mols: Sequence[Any], radius: int = 2, n_bits: int = 2048, counts: bool = False) -> np.ndarray:
@@ -305,3 +384,6 @@ def morgan_matrix(mols: Sequence[Any], radius: int = 2, n_bits: int = 2048, coun
     for i, m in enumerate(mols):
         out[i] = gen.GetCountFingerprintAsNumPy(m) if counts else gen.GetFingerprintAsNumPy(m)
     return out
+
+
+BOND_COMBOS = _bond_combos()  # (N_BOND_COMBOS, BOND_DIM) float32
