@@ -13,6 +13,7 @@ from medkit.privacy.recall_rules import (
     dictionary_places,
     extend_names,
     join_split_spans,
+    recall_candidates,
     relative_names,
     titled_names_and_numbers,
 )
@@ -47,6 +48,18 @@ def test_phrase_pattern_survives_pickle_and_follows_common_words() -> None:
     again = pickle.loads(pickle.dumps(lex))
     text = "to GBMC"
     assert dictionary_places(text, again) == []
+
+
+def test_memoised_note_text_never_reaches_a_pickle() -> None:
+    # recall_candidates memoises per note text on the lexicon; a saved model pickles its lexicon, so the cache
+    # (which holds note text, i.e. PHI) must not be in the pickle, and a reloaded lexicon gives the same spans.
+    lex = _lex()
+    text = "pt from ANNAPOLIS, DAUGHTER-Nancy called 3/7 re: Mr Zyxwv"
+    first = recall_candidates(text, lex)
+    assert first and recall_candidates(text, lex) == first  # served from the memo, same spans
+    blob = pickle.dumps(lex)
+    assert b"Zyxwv" not in blob and b"DAUGHTER-Nancy" not in blob
+    assert recall_candidates(text, pickle.loads(blob)) == first
 
 
 def test_dates_in_date_context_but_not_vent_settings() -> None:

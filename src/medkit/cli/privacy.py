@@ -45,7 +45,7 @@ def train_deid(
     min_precision: Annotated[float | None, typer.Option(help="Precision floor when the target recall is out of "
                                                         "reach (the benchmark's setting).")] = 0.8,
     tagger: Annotated[str, typer.Option(help="crf+minilm (default, the benchmark's 'medkit': fine-tunes MiniLM-L6 "
-                                        "on the training patients, ~10 min per epoch on one CPU core; the crf and "
+                                        "on the training patients, ~14 min per epoch on one CPU core; the crf and "
                                         "minilm operating points are tuned and saved too), minilm, or crf (CRF only, "
                                         "a few minutes).")] = "crf+minilm",
     epochs: Annotated[int, typer.Option(help="MiniLM fine-tuning epochs: the training budget (best validated "
