@@ -9,7 +9,7 @@ import pytest
 import torch
 from rdkit import Chem
 
-from medkit.drug import dmpnn
+from medkit.drug import gemm
 from medkit.drug.dmpnn import DMPNN, DMPNNModel
 from medkit.drug.featurize import (
     ATOM_DIMS,
@@ -105,7 +105,7 @@ def test_estimator_predictions_equal_plain_forward(monkeypatch: pytest.MonkeyPat
     with torch.no_grad():
         ref = np.mean([net(g).numpy()[:, 0] for net in m.models_], axis=0) * m.y_std_[0] + m.y_mean_[0]
     for backend in ("torch", "numpy"):
-        monkeypatch.setattr(dmpnn, "_GEMM", [backend])
+        monkeypatch.setattr(gemm, "_GEMM", [backend])
         np.testing.assert_allclose(m.predict(smiles), ref, atol=1e-5, rtol=1e-5)
 
 
@@ -114,14 +114,14 @@ def test_gemm_backend_choice_and_thread_limit(monkeypatch: pytest.MonkeyPatch) -
 
     from medkit.core.errors import ConfigError
 
-    monkeypatch.setattr(dmpnn, "_GEMM", [])
+    monkeypatch.setattr(gemm, "_GEMM", [])
     monkeypatch.setenv("MEDKIT_DMPNN_GEMM", "numpy")
-    assert dmpnn._gemm_backend() == "numpy"
-    monkeypatch.setattr(dmpnn, "_GEMM", [])
+    assert gemm.gemm_backend() == "numpy"
+    monkeypatch.setattr(gemm, "_GEMM", [])
     monkeypatch.setenv("MEDKIT_DMPNN_GEMM", "mkl")
     with pytest.raises(ConfigError, match="MEDKIT_DMPNN_GEMM"):
-        dmpnn._gemm_backend()
+        gemm.gemm_backend()
     monkeypatch.delenv("MEDKIT_DMPNN_GEMM")
-    assert dmpnn._gemm_backend() in {"torch", "numpy"}  # chosen by timing
-    with dmpnn._blas_limit():  # numpy's BLAS gets torch's thread budget (1 here) while predicting
+    assert gemm.gemm_backend() in {"torch", "numpy"}  # chosen by timing
+    with gemm.blas_limit():  # numpy's BLAS gets torch's thread budget (1 here) while predicting
         assert all(i["num_threads"] == torch.get_num_threads() for i in threadpool_info() if i["user_api"] == "blas")

@@ -11,7 +11,6 @@ uncertainty). Training goes through :class:`medkit.training.Trainer`.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -33,6 +32,7 @@ from medkit.drug.featurize import (
     check_atom_features,
     mol_graph,
 )
+from medkit.drug.gemm import blas_limit, gemm_backend, mm
 from medkit.drug.noam import noam_setup_hook
 from medkit.drug.predictors import AtomAttribution, MoleculePredictorMixin, _valid_mol
 
@@ -54,59 +54,6 @@ def _linear(layer: nn.Linear, t: torch.Tensor) -> torch.Tensor:
         return layer(t).float()
     pad = _ROWS - n % _ROWS
     return layer(nn.functional.pad(t, (0, 0, 0, pad)))[:n].float()
-
-
-_GEMM: list[str] = []  # the inference matrix-product backend, chosen once per process (see _gemm_backend)
-
-
-def _gemm_backend() -> str:
-    """``"numpy"`` or ``"torch"``: which library's fp32 matrix product prediction uses.
-
-    Why: the torch CPU wheel multiplies fp32 matrices with MKL, whose fast code paths are for Intel CPUs; on the
-    AMD EPYC VM of session 5 it ran a (6656 x 300) @ (300 x 300) product at 33 GFLOP/s on one thread, numpy's
-    OpenBLAS at 58-60 (oneDNN 58). Chosen once by timing both on that shape (~0.1 s, with the BLAS thread count
-    held to torch's); ``MEDKIT_DMPNN_GEMM=torch|numpy`` forces one. Without threadpoolctl (to hold numpy's thread
-    count to torch's) it is torch. The two give the same products up to fp32 rounding (~1e-6).
-    """
-    if not _GEMM:
-        import os
-        import time
-
-        forced = os.environ.get("MEDKIT_DMPNN_GEMM", "")
-        if forced not in {"", "torch", "numpy"}:
-            raise ConfigError(f"MEDKIT_DMPNN_GEMM must be 'torch' or 'numpy', got {forced!r}", where="MEDKIT_DMPNN_GEMM",
-                              fix="unset it (chosen by timing) or set 'torch' / 'numpy'")
-        if forced:
-            _GEMM.append(forced)
-        elif importlib.util.find_spec("threadpoolctl") is None:  # pragma: no cover - comes with scikit-learn
-            _GEMM.append("torch")
-        else:
-            a, w = torch.rand(2048, 300), torch.rand(300, 300)
-            an, wn = a.numpy(), w.numpy()
-            with _blas_limit():
-                best = {}
-                for name, f in (("torch", lambda: torch.mm(a, w)), ("numpy", lambda: np.matmul(an, wn))):
-                    f()
-                    t0 = time.perf_counter()
-                    for _ in range(3):
-                        f()
-                    best[name] = time.perf_counter() - t0
-            _GEMM.append(min(best, key=best.__getitem__))
-    return _GEMM[0]
-
-
-def _blas_limit() -> Any:
-    """Hold numpy's BLAS to torch's thread count from now until the returned context exits."""
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(torch.get_num_threads(), user_api="blas")
-
-
-def _mm(a: torch.Tensor, bt: torch.Tensor, numpy_gemm: bool) -> torch.Tensor:
-    """``a @ bt`` (fp32, no autograd) with the chosen library."""
-    if numpy_gemm:
-        return torch.from_numpy(np.matmul(a.numpy(), bt.numpy()))
-    return torch.mm(a, bt)
 
 
 class DMPNN(nn.Module):
@@ -171,12 +118,12 @@ class DMPNN(nn.Module):
         x W_oᵃ + agg W_oʰ``: the atom parts of W_i and W_o are taken once per atom (not once per directed bond) as
         a sum of weight rows picked by ``g.codes`` (an embedding bag), instead of dense products with the
         mostly-zero ``x``: about 20 % fewer floating-point operations. ``w`` = :meth:`inference_weights` (built
-        here if not given); ``numpy_gemm`` runs the large products through numpy (see ``_gemm_backend``).
+        here if not given); ``numpy_gemm`` runs the large products through numpy (see :mod:`medkit.drug.gemm`).
         """
         w = self.inference_weights() if w is None else w
         n_atoms, hid = g.x.shape[0], self.W_h.in_features
         if g.codes is None or g.cont is None:
-            proj = _mm(g.x, w["atom"], numpy_gemm)  # (A, 2H)
+            proj = mm(g.x, w["atom"], numpy_gemm)  # (A, 2H)
         else:
             proj = nn.functional.embedding_bag(g.codes, w["atom"], mode="sum")
             proj.addmm_(g.cont, w["atom"][-2:])  # aromatic flag and mass/100 close every layout
@@ -190,9 +137,9 @@ class DMPNN(nn.Module):
         for _ in range(self.depth - 1):
             incoming = torch.zeros(n_atoms, hid).index_add_(0, g.dst, h)
             m = incoming.index_select(0, g.src).sub_(h.index_select(0, g.rev))
-            h = _mm(m, w["h"], numpy_gemm).add_(skip).relu_()
+            h = mm(m, w["h"], numpy_gemm).add_(skip).relu_()
         agg = torch.zeros(n_atoms, hid).index_add_(0, g.dst, h)
-        atoms = _mm(agg, w["o"], numpy_gemm).add_(proj[:, hid:]).add_(w["o_bias"]).relu_()
+        atoms = mm(agg, w["o"], numpy_gemm).add_(proj[:, hid:]).add_(w["o_bias"]).relu_()
         pooled = torch.zeros(g.n_mols, hid).index_add_(0, g.batch, atoms)
         counts = torch.bincount(g.batch, minlength=g.n_mols).clamp(min=1).unsqueeze(1)
         return pooled / counts
@@ -379,8 +326,8 @@ class DMPNNModel(MoleculePredictorMixin, BaseEstimator):
         # ~128 molecules per batch keeps the (E, H) message tensors in cache (measured faster than 32 or 1024)
         batches = [batch_graphs(graphs[i:i + batch]) for i in range(0, len(graphs), batch)]  # built once for all
         fast = self.precision == "fp32"  # the bf16 path keeps autocast's products (forward)
-        numpy_gemm = fast and _gemm_backend() == "numpy"
-        with torch.no_grad(), self._autocast(), _blas_limit() if numpy_gemm else contextlib.nullcontext():
+        numpy_gemm = fast and gemm_backend() == "numpy"
+        with torch.no_grad(), self._autocast(), blas_limit() if numpy_gemm else contextlib.nullcontext():
             for net in self.models_:
                 net.eval()
                 if fast:
