@@ -195,7 +195,8 @@ class DMPNNModel(MoleculePredictorMixin, BaseEstimator):
     h0_preactivation
         ``True`` (default, as chemprop's code; tested equal to chemprop's ``BondMessagePassing``): each update
         adds the pre-activation input ``W_i[x‖e]``; ``False``: adds ``ReLU(W_i[x‖e])`` (the formula as printed
-        in Yang et al. 2019; session-2 behaviour, lower validation AUROC / higher RMSE on BBBP / ESOL).
+        in Yang et al. 2019, and the form of models pickled before this option existed; it gave lower
+        validation AUROC / higher RMSE on BBBP / ESOL).
     atom_features
         Atom-feature layout (:mod:`medkit.drug.featurize`): ``"v1"`` (133 columns, chemprop's ``v1()``; the
         default, as before this option) or ``"v2"`` (72 columns, chemprop v2's default featuriser; tested equal
