@@ -1,16 +1,23 @@
-"""Bundle artefacts are checked against the sha256 recorded in bundle.json before anything unpickles them."""
+"""Bundle artefacts are checked against the sha256 recorded in bundle.json before anything unpickles them; the
+whole-bundle digest (the serve registry's) reads each file once and lends its artefact digests to that check."""
 
 from __future__ import annotations
 
+import builtins
+import hashlib
 import json
+import os
 import shutil
+import time
 from pathlib import Path
+from typing import Any
 
 import joblib
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from medkit.core.bundle import BundleInfo, load_bundle_info, save_bundle_info
+from medkit.core import bundle as core_bundle
+from medkit.core.bundle import BundleInfo, bundle_digest, load_bundle_info, reuse_digests, save_bundle_info
 from medkit.core.errors import ModelError
 from medkit.core.hashing import sha256_file
 from medkit.data import load_dataset
@@ -76,3 +83,80 @@ def test_pillar_loader_refuses_a_tampered_bundle(bundle: Path, tmp_path: Path) -
     joblib.dump({"model": "something else"}, b / "model.joblib")
     with pytest.raises(ModelError, match="changed after the bundle was written"):
         load_predictor(b)
+
+
+# -- one read per file when a bundle is checked both ways (registry digest, then bundle.json digests) ---------
+def _registry_digest(bundle: Path) -> str:
+    """The whole-bundle sha256 as registered versions recorded it (stored digests depend on it byte for byte)."""
+    h = hashlib.sha256()
+    for f in sorted(x for x in bundle.rglob("*") if x.is_file()):
+        h.update(str(f.relative_to(bundle)).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def _count(monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], list[str]]:
+    """``(opened, hashed)``: names of files opened by ``open`` and of artefacts hashed by verify_bundle."""
+    opened: list[str] = []
+    hashed: list[str] = []
+    real_open, real_hash = builtins.open, core_bundle.sha256_file
+
+    def counting_open(file: Any, *a: Any, **k: Any) -> Any:
+        opened.append(Path(file).name)
+        return real_open(file, *a, **k)
+
+    def counting_hash(path: Any, *a: Any, **k: Any) -> str:
+        hashed.append(Path(path).name)
+        return real_hash(path, *a, **k)
+
+    monkeypatch.setattr(builtins, "open", counting_open)
+    monkeypatch.setattr(core_bundle, "sha256_file", counting_hash)
+    return opened, hashed
+
+
+def test_bundle_digest_reads_each_file_once_and_verify_reuses_it(bundle: Path, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    b = _copy(bundle, tmp_path)
+    (b / "notes").mkdir()
+    (b / "notes" / "readme.txt").write_text("nested files count in the whole digest\n")
+    expected = _registry_digest(b)
+    own = sha256_file(b / "model.joblib")
+    monkeypatch.setattr(core_bundle, "_RACY_NS", 0)  # the copy was just written (see the test after next)
+    opened, hashed = _count(monkeypatch)
+    d = bundle_digest(b)
+    assert d.sha256 == expected
+    assert [v[1] for v in d.artefacts.values()] == [own] and list(d.artefacts) == [str((b / "model.joblib").resolve())]
+    with reuse_digests(d):
+        assert load_bundle_info(b).files == {"model.joblib": own}
+    assert opened.count("model.joblib") == 1 and hashed == []  # one read in all
+    load_bundle_info(b)  # outside the block nothing is reused
+    assert opened.count("model.joblib") == 2 and hashed == ["model.joblib"]
+
+
+def test_an_artefact_changed_after_the_digest_is_read_again_and_refused(bundle: Path, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    b = _copy(bundle, tmp_path)
+    monkeypatch.setattr(core_bundle, "_RACY_NS", 0)
+    time.sleep(0.05)  # past the file-time tick of the copy, as _RACY_NS ensures outside tests
+    d = bundle_digest(b)
+    f = b / "model.joblib"
+    st = f.stat()
+    blob = bytearray(f.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    f.write_bytes(bytes(blob))  # same size, and the old mtime back: only the ctime tells
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    _, hashed = _count(monkeypatch)
+    with reuse_digests(d), pytest.raises(ModelError, match="model.joblib changed after the bundle was written"):
+        load_bundle_info(b)
+    assert hashed == ["model.joblib"]
+
+
+def test_an_artefact_written_moments_before_the_digest_is_not_reused(bundle: Path, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    b = _copy(bundle, tmp_path)  # ctime now: a rewrite within the same file-time tick could keep the stat key
+    d = bundle_digest(b)
+    assert d.sha256 == _registry_digest(b) and d.artefacts == {}
+    _, hashed = _count(monkeypatch)
+    with reuse_digests(d):
+        load_bundle_info(b)
+    assert hashed == ["model.joblib"]

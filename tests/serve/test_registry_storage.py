@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select, text
@@ -87,6 +89,38 @@ def test_register_versions_stages_and_idempotence(store: Store, clinical_bundle:
         actions = [e.action for e in db.execute(select(AuditEvent).order_by(AuditEvent.id)).scalars()]
         assert actions == ["model.register", "model.register", "model.stage", "model.stage"]
         assert audit.verify_chain(db) == (True, None)
+
+
+def test_register_reads_each_artefact_once_and_refuses_a_changed_one(store: Store, clinical_bundle: Path,
+                                                                    tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from medkit.core import bundle as core_bundle
+
+    b = Path(shutil.copytree(clinical_bundle, tmp_path / "b"))
+    monkeypatch.setattr(core_bundle, "_RACY_NS", 0)  # the copy was just written (see tests/foundation)
+    time.sleep(0.05)  # past the file-time tick of the copy
+    digests: list[Path] = []
+    hashed: list[str] = []
+    real_digest, real_hash = registry.bundle_digest, core_bundle.sha256_file
+
+    def counting_digest(path: Path) -> core_bundle.BundleDigest:
+        digests.append(path)
+        return real_digest(path)
+
+    def counting_hash(path: Path, *a: Any, **k: Any) -> str:
+        hashed.append(Path(path).name)
+        return real_hash(path, *a, **k)
+
+    monkeypatch.setattr(registry, "bundle_digest", counting_digest)
+    monkeypatch.setattr(core_bundle, "sha256_file", counting_hash)
+    mv = registry.register(store.sf, store.home, b, "wdbc-risk", actor=ADMIN)
+    assert len(digests) == 1 and hashed == []  # the bundle.json check reused the registry digest's read
+    assert mv.bundle_sha256 == real_digest(b).sha256
+    model_file = b / "model.joblib"
+    model_file.write_bytes(model_file.read_bytes() + b"\0")
+    with pytest.raises(ModelError, match="model.joblib changed after the bundle was written"):
+        registry.register(store.sf, store.home, b, "wdbc-risk", actor=ADMIN)
+    assert len(digests) == 2 and hashed == []  # caught from the digest of that one read of the changed file
 
 
 def test_lookup_errors(store: Store, clinical_bundle: Path, tmp_path: Path) -> None:

@@ -3,8 +3,10 @@ generator; and the offline API docs."""
 
 from __future__ import annotations
 
+import builtins
 import http.server
 import re
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -178,6 +180,50 @@ def test_stage_change_takes_effect_at_once_despite_the_version_cache(env: Env, c
     env.client.post("/api/v1/models/wdbc-risk/versions/2/stage", json={"stage": "archived"}, headers=env.h("admin"))
     env.client.post("/api/v1/models/wdbc-risk/versions/1/stage", json={"stage": "archived"}, headers=env.h("admin"))
     assert env.client.post(url, json=body, headers=env.h("admin")).status_code == 404  # nothing active any more
+
+
+# -- predictor cache ---------------------------------------------------------------------------------
+def test_first_load_reads_each_artefact_once_and_still_refuses_a_changed_copy(
+        clinical_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The registry check (whole-bundle sha256) and the loader's check (artefacts against bundle.json) share one
+    read of each artefact; a copy changed after registration is still refused."""
+    from medkit.core import bundle as core_bundle
+    from medkit.core.bundle import BundleInfo, bundle_digest, load_bundle_info
+    from medkit.serve.errors import ModelUnavailable
+    from medkit.serve.predictors import PredictorCache
+
+    stored = Path(shutil.copytree(clinical_bundle, tmp_path / "stored"))
+    registered = bundle_digest(stored).sha256
+    monkeypatch.setattr(core_bundle, "_RACY_NS", 0)  # the copy was just written; a served copy is older
+    time.sleep(0.05)  # past the file-time tick of the copy
+    opened: list[str] = []
+    hashed: list[str] = []
+    real_open, real_hash = builtins.open, core_bundle.sha256_file
+
+    def counting_open(file: Any, *a: Any, **k: Any) -> Any:
+        opened.append(Path(file).name)
+        return real_open(file, *a, **k)
+
+    def counting_hash(path: Any, *a: Any, **k: Any) -> str:
+        hashed.append(Path(path).name)
+        return real_hash(path, *a, **k)
+
+    monkeypatch.setattr(builtins, "open", counting_open)
+    monkeypatch.setattr(core_bundle, "sha256_file", counting_hash)
+
+    def loader(path: Path) -> BundleInfo:  # what every pillar's load_predictor does first (without unpickling)
+        return load_bundle_info(path)
+
+    cache = PredictorCache({"clinical": loader})
+    cache.expect(str(stored), registered)
+    assert cache.get("clinical", str(stored)).pillar == "clinical"  # type: ignore[attr-defined]
+    assert opened.count("model.joblib") == 1 and hashed == []
+    model_file = stored / "model.joblib"
+    model_file.write_bytes(model_file.read_bytes() + b"\0")
+    fresh = PredictorCache({"clinical": loader})
+    fresh.expect(str(stored), registered)
+    with pytest.raises(ModelUnavailable, match="sha256 changed after registration"):
+        fresh.get("clinical", str(stored))
 
 
 # -- offline docs ------------------------------------------------------------------------------------

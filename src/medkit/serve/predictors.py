@@ -12,9 +12,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from medkit.core.bundle import Predictor
+from medkit.core.bundle import Predictor, bundle_digest, reuse_digests
 from medkit.serve.errors import ModelUnavailable
-from medkit.serve.registry import bundle_sha256
 
 Loader = Callable[[Path], Any]
 
@@ -63,11 +62,14 @@ class PredictorCache:
                     raise ModelUnavailable("the stored copy of this model version is missing", where=bundle_dir,
                                            fix="re-register the model with `medkit models register`")
                 expected = self._expected.get(bundle_dir)
-                if expected is not None and bundle_sha256(Path(bundle_dir)) != expected:
+                digest = None if expected is None else bundle_digest(bundle_dir)
+                if digest is not None and digest.sha256 != expected:
                     raise ModelUnavailable("the stored copy of this model version differs from the registered one "
                                            "(its sha256 changed after registration); it was not loaded",
                                            where=bundle_dir, fix="restore the copy from backup or re-register the "
                                            "model with `medkit models register`, and find out who changed it")
-                pred = loader(Path(bundle_dir))
+                # The loader's own check (artefacts against bundle.json) reuses the digests just computed.
+                with reuse_digests(digest):
+                    pred = loader(Path(bundle_dir))
                 self._cache[bundle_dir] = pred
         return pred

@@ -6,7 +6,6 @@ database row and the copy are created together or not at all.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import shutil
 import uuid
@@ -16,7 +15,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from medkit.core.bundle import load_bundle_info
+from medkit.core.bundle import bundle_digest, load_bundle_info, reuse_digests
 from medkit.core.errors import ConfigError, ModelError
 from medkit.serve import audit
 from medkit.serve.db import STAGES, ModelVersion, RegisteredModel
@@ -46,17 +45,6 @@ def find_bundle(path: str | Path) -> Path:
     return found[0]
 
 
-def bundle_sha256(bundle: Path) -> str:
-    """One sha256 over every file of a bundle, with relative paths, so renames change it too."""
-    h = hashlib.sha256()
-    for f in sorted(x for x in bundle.rglob("*") if x.is_file()):
-        h.update(str(f.relative_to(bundle)).encode())
-        with open(f, "rb") as fh:
-            while block := fh.read(1 << 20):
-                h.update(block)
-    return h.hexdigest()
-
-
 def check_name(name: str) -> str:
     if not _NAME.match(name):
         raise ConfigError(f"invalid model name {name!r}", where="--name",
@@ -74,11 +62,13 @@ def register(sf: sessionmaker, home: Path, source: str | Path, name: str, *, act
     if stage not in STAGES:
         raise ConfigError(f"unknown stage {stage!r}", where="stage", fix=f"use one of {', '.join(STAGES)}")
     bundle = find_bundle(source)
-    info = load_bundle_info(bundle)
+    whole = bundle_digest(bundle)  # the registry's digest; its per-artefact digests spare a second read below
+    with reuse_digests(whole):
+        info = load_bundle_info(bundle)
     if info.pillar not in PILLARS:
         raise ModelError(f"bundle pillar {info.pillar!r} cannot be served", where=str(bundle / "bundle.json"),
                          fix=f"bundles must come from one of {', '.join(PILLARS)}")
-    digest = bundle_sha256(bundle)
+    digest = whole.sha256
     card_file = bundle / "model_card.md"
     card = card_file.read_text(errors="replace")[:MAX_CARD_BYTES] if card_file.is_file() else ""
 
@@ -195,7 +185,7 @@ def bundle_dirs(root: str | Path) -> list[Path]:
 
 def default_name(bundle: Path) -> str:
     """A registry name for a bundle: ``<pillar>-<bundle name>``, reduced to allowed characters."""
-    info = load_bundle_info(bundle)
+    info = load_bundle_info(bundle, verify=False)  # metadata only: register() verifies the artefacts
     base = info.name
     if base.lower() in ("", "bundle", "model"):  # a generic folder name: use the run directory's name instead
         base = re.sub(r"^\d{8}-\d{6}-", "", bundle.parent.name) or info.kind
