@@ -62,6 +62,17 @@ def test_memoised_note_text_never_reaches_a_pickle() -> None:
     assert recall_candidates(text, pickle.loads(blob)) == first
 
 
+def test_memo_follows_a_replaced_common_dict_of_the_same_size() -> None:
+    # refitting assigns a new ``common`` dict; one of the same size must not be served the old dict's spans
+    lex = _lex()
+    text = "transferred to GBMC today"
+    assert any(text[s.start:s.end] == "GBMC" for s in recall_candidates(text, lex))
+    size = len(lex.common)
+    lex.common = {**{k: v for k, v in lex.common.items() if k != "harbor"}, "gbmc": 5}  # GBMC now everyday
+    assert len(lex.common) == size
+    assert all(text[s.start:s.end] != "GBMC" for s in recall_candidates(text, lex))
+
+
 def test_dates_in_date_context_but_not_vent_settings() -> None:
     text = "s/p CABG x3 10/5. arrived 0330 3/7. hct 28 3/9 AM. PSV increased to 10/5 overnight. ratio 3/4"
     got = [w for w, _ in _found(text, context_dates(text))]

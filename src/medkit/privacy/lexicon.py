@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 # feature name -> list files (stems) that feed it
 _GROUPS: dict[str, tuple[str, ...]] = {
@@ -60,6 +61,7 @@ class Lexicon:
     places: list[str] = field(default_factory=lambda: list(_FALLBACK_PLACES))
     common: dict[str, int] = field(default_factory=dict)
     phrases: dict[str, set[str]] = field(default_factory=dict)
+    clusters: Any = None  # optional medkit.privacy.word_clusters.WordClusters (a CRF feature)
 
     @classmethod
     def from_lists(cls, lists: Mapping[str, Iterable[str]]) -> Lexicon:
@@ -106,8 +108,11 @@ class Lexicon:
 
         Compiled once per lexicon state (``common`` is filled when a de-identifier is fitted).
         """
-        key = (tuple(groups), common_min, len(self.common))
-        cache = self.__dict__.setdefault("_phrase_cache", {})
+        key = (tuple(groups), common_min)
+        common, size, cache = self.__dict__.get("_phrase_cache", (None, -1, {}))
+        if common is not self.common or size != len(self.common):  # the very dict (held: its id is not reused)
+            cache = {}
+            self.__dict__["_phrase_cache"] = (self.common, len(self.common), cache)
         if key not in cache:
             entries = {e for g in groups for e in getattr(self, "phrases", {}).get(g, ())
                        if not all(self.common.get(w, 0) >= common_min for w in e.split())}

@@ -161,14 +161,15 @@ def recall_candidates(text: str, lexicon: Lexicon) -> list[PhiSpan]:
     They do not depend on any threshold, so they are memoised per lexicon state (threshold grids re-run
     :meth:`TextDeidentifier._finalise` on the same notes many times; the phrase regex is the slow part).
     """
-    cache = lexicon.__dict__.setdefault("_recall_cache", {})
-    key = (text, len(lexicon.common))
-    if key not in cache:
-        if len(cache) >= _CACHE_MAX:
-            cache.clear()
-        cache[key] = (dictionary_places(text, lexicon) + context_dates(text) + relative_names(text, lexicon)
-                      + titled_names_and_numbers(text, lexicon))
-    return list(cache[key])
+    # keyed on the very ``common`` dict (held, so its id cannot be reused) and its size: fitting assigns a new one
+    common, size, cache = lexicon.__dict__.get("_recall_cache", (None, -1, {}))
+    if common is not lexicon.common or size != len(lexicon.common) or len(cache) >= _CACHE_MAX:
+        cache = {}
+        lexicon.__dict__["_recall_cache"] = (lexicon.common, len(lexicon.common), cache)
+    if text not in cache:
+        cache[text] = (dictionary_places(text, lexicon) + context_dates(text) + relative_names(text, lexicon)
+                       + titled_names_and_numbers(text, lexicon))
+    return list(cache[text])
 
 
 def refine_spans(spans: list[PhiSpan], text: str, lexicon: Lexicon) -> list[PhiSpan]:
