@@ -120,8 +120,17 @@ def bench_deid(fast: bool, rows: list[Row]) -> None:
         note = "; ".join(x for x in (note, "seconds = CRF CV + refit + prediction: the MiniLM fine-tune was "
                                      "loaded from MEDKIT_DEID_MINILM_CACHE (same split seed and settings)") if x)
     t0 = time.perf_counter()
-    tun = hybrid_tuning(None, seed=0, max_iterations=60 if fast else 150, cv_folds=2 if fast else 3,
-                        min_precision=0.80, neural_params=neural_params, neural_cache=cache)
+    kw = {"max_iterations": 60 if fast else 150, "cv_folds": 2 if fast else 3, "min_precision": 0.80,
+          "neural_params": neural_params, "neural_cache": cache}
+    # the headline (CRF with word classes) and, side by side, the same pipeline without them (session 5's
+    # system), tuned in two processes at once (one core each)
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
+        other = pool.submit(hybrid_tuning, None, seed=0, word_clusters=False, **kw)
+        tun = hybrid_tuning(None, seed=0, word_clusters=True, **kw)
+        base = other.result()
     fit_s = time.perf_counter() - t0
     model, info = tun.model, tun.info
     ds = load_dataset("deid-physionet")
@@ -152,10 +161,12 @@ def bench_deid(fast: bool, rows: list[Row]) -> None:
     pooled = info.get("pooled") or {}
     vp = tuple(points["crf+minilm-valpair"])
     for name, (tc, tn), desc in (
-            ("medkit", points["crf+minilm"], f"rules + CRF (P >= {points['crf+minilm'][0]:g}) OR MiniLM "
+            ("medkit", points["crf+minilm"], f"rules + CRF with word classes (k-means of pretrained MiniLM word "
+             f"embeddings, fitted on dictionaries and MiniLM's vocabulary, no notes) (P >= {points['crf+minilm'][0]:g}) "
+             f"OR MiniLM "
              f"(P >= {points['crf+minilm'][1]:g}) + context rules + recall rules (dictionary places, dates in "
-             "date context, name continuation, split spans) + propagation; thresholds by the rule pre-declared "
-             "before this run (session 5): the most recall at precision >= 0.85 (ties: precision) pooled over all "
+             "date context, name continuation, split spans) + propagation; thresholds by session 5's rule, "
+             "unchanged and declared before this run: the most recall at precision >= 0.85 (ties: precision) pooled over all "
              "122 tuning patients, each out of sample (25 validation patients: union, CRF out-of-fold; 97 training "
              "patients: out-of-fold CRF alone, MiniLM off as it trained on them): tuning "
              f"{pooled.get('recall', float('nan')):.3f} / {pooled.get('precision', float('nan')):.3f}; "
@@ -179,6 +190,18 @@ def bench_deid(fast: bool, rows: list[Row]) -> None:
                             note="gold PHI not fully masked, by type: " + ", ".join(
                                 f"{k} {v}" for k, v in left.most_common())))
             print("missed by type:", dict(left.most_common()))
+    # side by side: the same pipeline without word classes (session 5's system), its own pooled pair
+    bm, bi = base.model, base.info
+    bp = tuple(bm.operating_points_["crf+minilm"])
+    bcands = [bm._note_candidates(t, str(p)) for p, t in zip(test["patient"], texts, strict=True)]
+    bpool = bi.get("pooled") or {}
+    for name, (tc, tn), desc in (
+            ("medkit-nowc", bp, f"as medkit but the CRF without word classes (session 5's system, re-tuned in this "
+             f"run by the same rule): CRF {bp[0]:g} OR MiniLM {bp[1]:g}, tuning {bpool.get('recall', float('nan')):.3f}"
+             f" / {bpool.get('precision', float('nan')):.3f}"),
+            ("medkit-crf-nowc", bm.operating_points_["crf"], "as medkit-crf but without word classes")):
+        _deid_rows(rows, name, split_desc, texts, gtest, bm._finalise(test, bcands, tc, tn), test["patient"],
+                   fit_s + pred_s, "; ".join(x for x in (desc, note) if x))
     if "crf" in points:  # descriptive trade-off curve of the union: MiniLM threshold at the chosen CRF threshold
         tc = points["crf+minilm"][0]
         for tn in (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, OFF):
@@ -204,7 +227,8 @@ def bench_deid(fast: bool, rows: list[Row]) -> None:
             tag = f"crf={g['crf']:g},minilm={g['minilm']:g}".replace(f"={OFF:g}", "=off")
             for metric in ("recall", "precision"):
                 rows.append(Row("deid", "deid", info["tuning"], "medkit", f"val_{metric}@{tag}", g[metric],
-                                note="validation patients (what the union's thresholds were chosen from)"))
+                                note="the 25 validation patients alone (session 4's rule chose from these; the "
+                                "union's thresholds now come from the pooled tuning_* rows)"))
     presidio = PresidioPatterns()
     t1 = time.perf_counter()
     pred = [presidio.detect(t) for t in texts]

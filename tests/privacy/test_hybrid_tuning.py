@@ -126,7 +126,7 @@ def test_hybrid_tuning_pools_all_tuning_patients_out_of_sample(shared_data: Path
     groups = notes["patient"].to_numpy()
     small = tw.DeidCorpus(notes, [full.gold[i] for i in rows], groups, tw.corpus_split(groups, 0), full.lexicon,
                           full.known_names, full.provenance)
-    monkeypatch.setattr(tw, "load_corpus", lambda data_dir=None, seed=0: small)
+    monkeypatch.setattr(tw, "load_corpus", lambda data_dir=None, seed=0, **kw: small)
     monkeypatch.setattr(hw, "fit_neural", lambda corpus, params=None, cache=None: _FakeMiniLM())
     monkeypatch.setattr(hw, "CRF_GRID", (0.02, 0.2, 0.6))  # a small grid keeps the test quick
     monkeypatch.setattr(hw, "NEURAL_GRID", (0.5, 0.99))

@@ -117,14 +117,16 @@ def hybrid_tuning(data_dir: str | Path | None = None, *, seed: int = 0, max_iter
                   cv_folds: int = 3, target_recall: float = 0.99, min_precision: float | None = 0.8,
                   neural_params: dict[str, Any] | None = None, neural_cache: str | Path | None = None,
                   pair_rule: str = "recall", pair_min_precision: float = 0.85, recall_rules: bool = True,
-                  pair_pool: str = "tuning") -> HybridTuning:
+                  pair_pool: str = "tuning", word_clusters: bool = False) -> HybridTuning:
     """Fit CRF (cross-validated threshold) and MiniLM, choose the union's thresholds; see the module doc.
 
     The union's pair is chosen by :func:`choose_pair` with ``prefer=pair_rule`` and precision floor
     ``pair_min_precision`` (default: the most recall at precision >= 0.85, i.e. the 0.80 bar plus the 0.05
     tuning-to-held-out precision drop seen in session 3) on ``pair_pool``: ``"tuning"`` (all tuning patients,
     see the module doc, via :func:`pooled_grid`) or ``"validation"``; MiniLM alone on the validation patients.
-    ``recall_rules`` switches :mod:`medkit.privacy.recall_rules` on for every model (CV folds and final).
+    ``recall_rules`` switches :mod:`medkit.privacy.recall_rules` on for every model (CV folds and final);
+    ``word_clusters`` gives every CRF (CV folds and final) the word-class features of
+    :mod:`medkit.privacy.word_clusters`.
 
     ``neural_cache``: a file where the fine-tuned MiniLM tagger is stored after training and loaded from when
     it exists (the fine-tune is the slow part; only use a cache made with the same split seed and settings).
@@ -136,7 +138,7 @@ def hybrid_tuning(data_dir: str | Path | None = None, *, seed: int = 0, max_iter
     if pair_pool not in ("tuning", "validation"):
         raise ConfigError(f"unknown pair_pool '{pair_pool}'", where="hybrid_tuning(pair_pool=...)",
                           fix="use 'tuning' (all tuning patients, out of sample) or 'validation'")
-    c = load_corpus(data_dir, seed)
+    c = load_corpus(data_dir, seed, word_clusters=word_clusters)
     groups, split, lex, kn, part = c.groups, c.split, c.lexicon, c.known_names, c.part
 
     pool = np.concatenate([split.train, split.val])
@@ -206,6 +208,9 @@ def hybrid_tuning(data_dir: str | Path | None = None, *, seed: int = 0, max_iter
     tuning.info = {
         "tagger": "crf+minilm", "threshold": pair[0], "neural_threshold": pair[1], "crf_only_threshold": crf_thr,
         "minilm_only_threshold": only[1], "seed": seed, "recall_rules": recall_rules,
+        "word_clusters": (None if lex.clusters is None else
+                          {"n_clusters": lex.clusters.n_clusters, "n_coarse": lex.clusters.n_coarse,
+                           "n_fit_words": lex.clusters.n_fit_words_}),
         "pair_rule": f"prefer {pair_rule}, {pair_pool} precision >= {pair_min_precision:g}", "pair_pool": pair_pool,
         "tuning": (f"CRF: {cv_folds}-fold patient-wise CV on {len(set(groups[pool]))} tuning patients; MiniLM trained "
                    f"on {len(set(groups[split.train]))} training patients; union thresholds chosen on "

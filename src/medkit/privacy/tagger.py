@@ -58,6 +58,9 @@ def note_features(text: str, lexicon: Lexicon, known: set[str] | None = None,
     hints = _token_tags(tokens, hint_spans(text))
     upper_frac = sum(c.isupper() for c in text) / max(1, sum(c.isalpha() for c in text))
     case = "upper" if upper_frac > 0.6 else ("lower" if upper_frac < 0.05 else "mixed")
+    clusters: Any = getattr(lexicon, "clusters", None)
+    cls = clusters.assign(t.text for t in tokens) if clusters is not None else {}
+    coarse = clusters.coarse_ if clusters is not None else []
     base: list[dict[str, Any]] = []
     for k, t in enumerate(tokens):
         w = t.text
@@ -70,6 +73,9 @@ def note_features(text: str, lexicon: Lexicon, known: set[str] | None = None,
             f["freq"] = lexicon.frequency_bucket(w, exclude_counts) if lexicon.common else "na"
             for g in lexicon.flags(w):
                 f["lex:" + g] = True
+        if lw in cls:  # semantic word class (medkit.privacy.word_clusters): fine and coarse
+            f["cl"] = str(cls[lw])
+            f["cl2"] = str(coarse[cls[lw]])
         if known and lw in known:
             f["known_patient_name"] = True
         for r in rules[k]:
@@ -80,7 +86,7 @@ def note_features(text: str, lexicon: Lexicon, known: set[str] | None = None,
             f["title_word"] = True
         base.append(f)
     feats: list[dict[str, Any]] = []
-    keep_ctx = ("w", "title", "upper", "shape", "title_word", "digit", "freq")
+    keep_ctx = ("w", "title", "upper", "shape", "title_word", "digit", "freq", "cl2")
     for k, f in enumerate(base):
         full = dict(f)
         for off in (-2, -1, 1, 2):
