@@ -69,3 +69,23 @@ def test_k_anon_csv_and_refusal(tmp_path: Path) -> None:
     r = runner.invoke(app, ["k-anon", str(src), "--out", str(tmp_path / "x.csv"), "--qi", "age", "--qi", "sex",
                             "--k", "9", "--max-suppression", "0"])
     assert isinstance(r.exception, PrivacyError) and not (tmp_path / "x.csv").exists()
+
+
+@pytest.mark.parametrize("flag, want", [([], True), (["--no-word-clusters"], False)])
+def test_train_deid_passes_the_word_class_choice_on(tmp_path: Path, monkeypatch, flag: list[str], want: bool) -> None:
+    import medkit.privacy.hybrid_workflow as hw
+    from medkit.privacy.text_deid import TextDeidentifier
+
+    seen: dict = {}
+
+    def fake(data_dir, **kw):  # stands in for the ~70-minute training; records what the command asked for
+        seen.update(kw)
+        model = TextDeidentifier(use_tagger=False).fit(pd.DataFrame({"patient": [], "text": []}), [])
+        model.operating_points_ = {"crf+minilm": (0.03, 0.9)}
+        stats = {"recall": 0.99, "precision": 0.9}
+        return model, {"neural": {"out_of_time": False}, "val": stats, "val_minilm_only": stats, "tuning": "t"}
+
+    monkeypatch.setattr(hw, "train_hybrid_on_corpus", fake)
+    r = runner.invoke(app, ["train-deid", "--out", str(tmp_path / "m"), *flag])
+    assert r.exit_code == 0, r.output
+    assert seen["word_clusters"] is want
