@@ -3,7 +3,6 @@ whole-bundle digest (the serve registry's) reads each file once and lends its ar
 
 from __future__ import annotations
 
-import builtins
 import hashlib
 import json
 import os
@@ -95,34 +94,16 @@ def _registry_digest(bundle: Path) -> str:
     return h.hexdigest()
 
 
-def _count(monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], list[str]]:
-    """``(opened, hashed)``: names of files opened by ``open`` and of artefacts hashed by verify_bundle."""
-    opened: list[str] = []
-    hashed: list[str] = []
-    real_open, real_hash = builtins.open, core_bundle.sha256_file
-
-    def counting_open(file: Any, *a: Any, **k: Any) -> Any:
-        opened.append(Path(file).name)
-        return real_open(file, *a, **k)
-
-    def counting_hash(path: Any, *a: Any, **k: Any) -> str:
-        hashed.append(Path(path).name)
-        return real_hash(path, *a, **k)
-
-    monkeypatch.setattr(builtins, "open", counting_open)
-    monkeypatch.setattr(core_bundle, "sha256_file", counting_hash)
-    return opened, hashed
-
-
 def test_bundle_digest_reads_each_file_once_and_verify_reuses_it(bundle: Path, tmp_path: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+                                                                  monkeypatch: pytest.MonkeyPatch,
+                                                                  count_reads: Any) -> None:
     b = _copy(bundle, tmp_path)
     (b / "notes").mkdir()
     (b / "notes" / "readme.txt").write_text("nested files count in the whole digest\n")
     expected = _registry_digest(b)
     own = sha256_file(b / "model.joblib")
     monkeypatch.setattr(core_bundle, "_RACY_NS", 0)  # the copy was just written (see the test after next)
-    opened, hashed = _count(monkeypatch)
+    opened, hashed = count_reads()
     d = bundle_digest(b)
     assert d.sha256 == expected
     assert [v[1] for v in d.artefacts.values()] == [own] and list(d.artefacts) == [str((b / "model.joblib").resolve())]
@@ -134,7 +115,8 @@ def test_bundle_digest_reads_each_file_once_and_verify_reuses_it(bundle: Path, t
 
 
 def test_an_artefact_changed_after_the_digest_is_read_again_and_refused(bundle: Path, tmp_path: Path,
-                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+                                                                        monkeypatch: pytest.MonkeyPatch,
+                                                                        count_reads: Any) -> None:
     b = _copy(bundle, tmp_path)
     monkeypatch.setattr(core_bundle, "_RACY_NS", 0)
     time.sleep(0.05)  # past the file-time tick of the copy, as _RACY_NS ensures outside tests
@@ -145,18 +127,18 @@ def test_an_artefact_changed_after_the_digest_is_read_again_and_refused(bundle: 
     blob[len(blob) // 2] ^= 0xFF
     f.write_bytes(bytes(blob))  # same size, and the old mtime back: only the ctime tells
     os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
-    _, hashed = _count(monkeypatch)
+    _, hashed = count_reads()
     with reuse_digests(d), pytest.raises(ModelError, match="model.joblib changed after the bundle was written"):
         load_bundle_info(b)
     assert hashed == ["model.joblib"]
 
 
 def test_an_artefact_written_moments_before_the_digest_is_not_reused(bundle: Path, tmp_path: Path,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+                                                                      count_reads: Any) -> None:
     b = _copy(bundle, tmp_path)  # ctime now: a rewrite within the same file-time tick could keep the stat key
     d = bundle_digest(b)
     assert d.sha256 == _registry_digest(b) and d.artefacts == {}
-    _, hashed = _count(monkeypatch)
+    _, hashed = count_reads()
     with reuse_digests(d):
         load_bundle_info(b)
     assert hashed == ["model.joblib"]

@@ -3,7 +3,6 @@ generator; and the offline API docs."""
 
 from __future__ import annotations
 
-import builtins
 import http.server
 import re
 import shutil
@@ -184,7 +183,7 @@ def test_stage_change_takes_effect_at_once_despite_the_version_cache(env: Env, c
 
 # -- predictor cache ---------------------------------------------------------------------------------
 def test_first_load_reads_each_artefact_once_and_still_refuses_a_changed_copy(
-        clinical_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        clinical_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, count_reads: Any) -> None:
     """The registry check (whole-bundle sha256) and the loader's check (artefacts against bundle.json) share one
     read of each artefact; a copy changed after registration is still refused."""
     from medkit.core import bundle as core_bundle
@@ -196,20 +195,7 @@ def test_first_load_reads_each_artefact_once_and_still_refuses_a_changed_copy(
     registered = bundle_digest(stored).sha256
     monkeypatch.setattr(core_bundle, "_RACY_NS", 0)  # the copy was just written; a served copy is older
     time.sleep(0.05)  # past the file-time tick of the copy
-    opened: list[str] = []
-    hashed: list[str] = []
-    real_open, real_hash = builtins.open, core_bundle.sha256_file
-
-    def counting_open(file: Any, *a: Any, **k: Any) -> Any:
-        opened.append(Path(file).name)
-        return real_open(file, *a, **k)
-
-    def counting_hash(path: Any, *a: Any, **k: Any) -> str:
-        hashed.append(Path(path).name)
-        return real_hash(path, *a, **k)
-
-    monkeypatch.setattr(builtins, "open", counting_open)
-    monkeypatch.setattr(core_bundle, "sha256_file", counting_hash)
+    opened, hashed = count_reads()
 
     def loader(path: Path) -> BundleInfo:  # what every pillar's load_predictor does first (without unpickling)
         return load_bundle_info(path)
