@@ -1,4 +1,4 @@
-"""Session-5 mechanisms of the CRF + MiniLM tuning: epoch-bounded fine-tune, checked MiniLM cache, pooled pair.
+"""Mechanisms of the CRF + MiniLM tuning: epoch-bounded fine-tune, checked MiniLM cache, pooled pair.
 
 No MiniLM is trained here: the fine-tune's configuration is checked, and the cache is exercised with a stand-in.
 """

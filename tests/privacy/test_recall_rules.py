@@ -1,4 +1,4 @@
-"""Recall rules from the session-4 error analysis (crafted notes, no corpus text)."""
+"""Recall rules from the out-of-fold error analysis (crafted notes, no corpus text)."""
 
 from __future__ import annotations
 

@@ -6,12 +6,12 @@ Who sees which patients (the held-out test patients are never touched here):
   candidates; its own threshold is chosen on them exactly as in :func:`~medkit.privacy.text_workflow.
   train_on_corpus` (the ``medkit-crf`` pipeline), then it is refit on all tuning patients.
 * MiniLM: fine-tuned on the *training* patients only; the validation patients pick its best epoch.
-* Union thresholds (CRF, MiniLM), ``pair_pool="tuning"`` (default since session 5): chosen on *all* tuning
+* Union thresholds (CRF, MiniLM), ``pair_pool="tuning"`` (the default): chosen on *all* tuning
   patients pooled, every one scored out of sample: the validation patients with the union (CRF out-of-fold,
   MiniLM never trained on them) and the training patients with the out-of-fold CRF alone (MiniLM off there: it
   trained on them). 25 validation patients alone saturate (226 of 227 PHI found at many pairs), so they cannot
   tell the CRF thresholds apart; 122 patients can. ``pair_pool="validation"``: the validation patients only
-  (session 4). The MiniLM-only threshold is always chosen on the validation patients.
+  (the earlier rule, kept for comparison). The MiniLM-only threshold is always chosen on the validation patients.
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ def hybrid_tuning(data_dir: str | Path | None = None, *, seed: int = 0, max_iter
 
     The union's pair is chosen by :func:`choose_pair` with ``prefer=pair_rule`` and precision floor
     ``pair_min_precision`` (default: the most recall at precision >= 0.85, i.e. the 0.80 bar plus the 0.05
-    tuning-to-held-out precision drop seen in session 3) on ``pair_pool``: ``"tuning"`` (all tuning patients,
+    tuning-to-held-out precision drop seen on this corpus) on ``pair_pool``: ``"tuning"`` (all tuning patients,
     see the module doc, via :func:`pooled_grid`) or ``"validation"``; MiniLM alone on the validation patients.
     ``recall_rules`` switches :mod:`medkit.privacy.recall_rules` on for every model (CV folds and final);
     ``word_clusters`` gives every CRF (CV folds and final) the word-class features of
@@ -169,7 +169,7 @@ def hybrid_tuning(data_dir: str | Path | None = None, *, seed: int = 0, max_iter
             if tc == OFF and tn == OFF:
                 continue
             results[(tc, tn)] = score_detection(*tuning.val_predictions(tc, tn))
-    # the session-3 system side by side: no recall rules, the most precise pair at validation recall 0.99
+    # the earlier system (``session3_pair``) side by side: no recall rules, the most precise pair at validation recall 0.99
     for m in v_models:
         m.recall_rules = False
     s3 = {k: score_detection(*tuning.val_predictions(*k)) for k in results if OFF not in k}

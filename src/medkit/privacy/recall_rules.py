@@ -1,4 +1,4 @@
-"""Recall rules from the session-4 error analysis (out-of-fold CRF misses on the *tuning* patients only).
+"""Recall rules from an error analysis of out-of-fold CRF misses on the *tuning* patients only.
 
 General classes of misses and the mechanism that now covers each:
 
